@@ -1,0 +1,214 @@
+/*
+ * conn.c - getting the connection from socket activation or inetd, peer
+ * address, and reading and writing it with a deadline on every wait.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "conn.h"
+
+int64_t
+conn_now_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void
+conn_peer(struct conn *c)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	const char *addr = getenv("REMOTE_ADDR"), *port = getenv("REMOTE_PORT");
+
+	/* systemd sets these for Accept=yes instances; trust only what fits. */
+	if (addr != NULL && *addr != '\0' && strlen(addr) < sizeof(c->peer_addr)) {
+		snprintf(c->peer_addr, sizeof(c->peer_addr), "%s", addr);
+		snprintf(c->peer_port, sizeof(c->peer_port), "%s",
+		    port != NULL && strlen(port) < sizeof(c->peer_port) ? port : "0");
+		return;
+	}
+	snprintf(c->peer_addr, sizeof(c->peer_addr), "unknown");
+	snprintf(c->peer_port, sizeof(c->peer_port), "0");
+	if (getpeername(c->fd, (struct sockaddr *)&ss, &sl) < 0)
+		return;
+	if (ss.ss_family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+		inet_ntop(AF_INET, &sin->sin_addr, c->peer_addr, sizeof(c->peer_addr));
+		snprintf(c->peer_port, sizeof(c->peer_port), "%u", ntohs(sin->sin_port));
+	} else if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+		if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr))
+			inet_ntop(AF_INET, &sin6->sin6_addr.s6_addr[12], c->peer_addr,
+			    sizeof(c->peer_addr));
+		else
+			inet_ntop(AF_INET6, &sin6->sin6_addr, c->peer_addr,
+			    sizeof(c->peer_addr));
+		snprintf(c->peer_port, sizeof(c->peer_port), "%u", ntohs(sin6->sin6_port));
+	} else if (ss.ss_family == AF_UNIX)
+		snprintf(c->peer_addr, sizeof(c->peer_addr), "unix");
+}
+
+/*
+ * The connection is fd 3 when systemd passes it (Accept=yes with the default
+ * StandardInput=null), otherwise stdin (StandardInput=socket, inetd). Either
+ * way it must be a connected stream socket: a listening socket or a terminal
+ * would leave us serving nobody.
+ */
+int
+conn_open(struct conn *c, const char **ret_why)
+{
+	int n, fd, r;
+
+	memset(c, 0, offsetof(struct conn, buf));
+	signal(SIGPIPE, SIG_IGN);
+
+	n = sd_listen_fds(1);
+	if (n < 0) {
+		*ret_why = "cannot read LISTEN_FDS";
+		return EXIT_NOCONN;
+	}
+	if (n > 1) {
+		*ret_why = "expected one connection, systemd passed several fds (use Accept=yes)";
+		return EXIT_NOCONN;
+	}
+	fd = n == 1 ? SD_LISTEN_FDS_START : STDIN_FILENO;
+
+	r = sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, -1);
+	if (r <= 0) {
+		*ret_why = n == 1 ? "fd 3 is not a stream socket" :
+		    "stdin is not a stream socket (run under systemd socket activation or inetd)";
+		return EXIT_NOCONN;
+	}
+	if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) > 0) {
+		*ret_why = "got a listening socket, not a connection (use Accept=yes or inetd nowait)";
+		return EXIT_NOCONN;
+	}
+	/* Every wait goes through poll() with a deadline. */
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
+		*ret_why = "cannot make the connection non-blocking";
+		return EXIT_OSERR;
+	}
+	c->fd = fd;
+	conn_peer(c);
+	return 0;
+}
+
+static int
+conn_wait(int fd, short events, int64_t deadline_usec)
+{
+	struct pollfd pfd = { .fd = fd, .events = events };
+	int64_t left;
+	int r;
+
+	for (;;) {
+		left = deadline_usec - conn_now_usec();
+		if (left <= 0)
+			return -ETIMEDOUT;
+		r = poll(&pfd, 1, (int)((left + 999) / 1000));
+		if (r > 0)
+			return 0;
+		if (r == 0)
+			return -ETIMEDOUT;
+		if (errno != EINTR)
+			return -errno;
+	}
+}
+
+/*
+ * Read more client bytes into the buffer, waiting until deadline_usec at
+ * the latest. Returns bytes read, 0 at EOF, or a negative errno (-ETIMEDOUT,
+ * -ENOBUFS when the buffer is full of unconsumed bytes).
+ */
+ssize_t
+conn_fill(struct conn *c, int64_t deadline_usec)
+{
+	ssize_t n;
+	int r;
+
+	if (c->off > 0) {
+		memmove(c->buf, c->buf + c->off, c->len - c->off);
+		c->len -= c->off;
+		c->off = 0;
+	}
+	if (c->len == sizeof(c->buf))
+		return -ENOBUFS;
+	for (;;) {
+		n = read(c->fd, c->buf + c->len, sizeof(c->buf) - c->len);
+		if (n >= 0) {
+			c->len += (size_t)n;
+			return n;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return -errno;
+		if ((r = conn_wait(c->fd, POLLIN, deadline_usec)) < 0)
+			return r;
+	}
+}
+
+int
+conn_writev(struct conn *c, struct iovec *iov, int iovcnt)
+{
+	int64_t deadline = conn_now_usec() + CONN_WRITE_TIMEOUT_MS * 1000LL;
+	ssize_t n;
+	int r;
+
+	while (iovcnt > 0) {
+		if (iov->iov_len == 0) {
+			iov++, iovcnt--;
+			continue;
+		}
+		n = writev(c->fd, iov, iovcnt);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				return -errno;
+			if ((r = conn_wait(c->fd, POLLOUT, deadline)) < 0)
+				return r;
+			continue;
+		}
+		/* A write that made progress restarts the clock. */
+		deadline = conn_now_usec() + CONN_WRITE_TIMEOUT_MS * 1000LL;
+		while (iovcnt > 0 && (size_t)n >= iov->iov_len) {
+			n -= (ssize_t)iov->iov_len;
+			iov++, iovcnt--;
+		}
+		if (iovcnt > 0) {
+			iov->iov_base = (char *)iov->iov_base + n;
+			iov->iov_len -= (size_t)n;
+		}
+	}
+	return 0;
+}
+
+int
+conn_write(struct conn *c, const void *data, size_t len)
+{
+	struct iovec iov = { .iov_base = (void *)data, .iov_len = len };
+
+	return conn_writev(c, &iov, 1);
+}
+
+/* Tell the client we are done writing, so it sees EOF even if it pipelines. */
+void
+conn_shutdown(struct conn *c)
+{
+	shutdown(c->fd, SHUT_WR);
+}

@@ -1,0 +1,41 @@
+/* conn.h - the one client connection a gfproxy process serves */
+#ifndef GFPROXY_CONN_H
+#define GFPROXY_CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#define CONN_BUFSIZE          (64 * 1024)  /* bytes read ahead from the client */
+#define CONN_WRITE_TIMEOUT_MS 30000        /* longest a client may refuse to read */
+
+struct conn {
+	int     fd;                 /* the connection, read and written */
+	char    peer_addr[64];      /* numeric address, or "unix" */
+	char    peer_port[8];
+	size_t  off;                /* first unconsumed byte in buf */
+	size_t  len;                /* bytes in buf */
+	char    buf[CONN_BUFSIZE];
+};
+
+/* Exit codes shared by both programs (sysexits.h values). */
+#define EXIT_USAGE   64   /* bad command line */
+#define EXIT_NOCONN  66   /* no connected stream socket to serve */
+#define EXIT_OSERR   71   /* a system call failed before serving */
+#define EXIT_CONFIG  78   /* configuration error */
+
+int      conn_open(struct conn *c, const char **ret_why);
+ssize_t  conn_fill(struct conn *c, int64_t deadline_usec);
+int      conn_write(struct conn *c, const void *data, size_t len);
+int      conn_writev(struct conn *c, struct iovec *iov, int iovcnt);
+void     conn_shutdown(struct conn *c);
+int64_t  conn_now_usec(void);
+
+static inline size_t
+conn_pending(const struct conn *c)
+{
+	return c->len - c->off;
+}
+
+#endif

@@ -1,0 +1,647 @@
+/*
+ * http.c - reading HTTP/1.x requests from a client on top of llhttp, the
+ * protocol tables, and the one error responder.
+ *
+ * llhttp does the parsing. This file adds what a proxy needs on top of it:
+ * limits checked as bytes arrive, the stricter field rules that keep a
+ * request from meaning one thing here and another thing upstream, deadlines,
+ * and streaming of the body in pieces no larger than the caller's buffer.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "http.h"
+
+static const struct {
+	int         status;
+	const char *reason;
+} http_statuses[] = {
+	{ 100, "Continue" },
+	{ 101, "Switching Protocols" },
+	{ 102, "Processing" },
+	{ 103, "Early Hints" },
+	{ 200, "OK" },
+	{ 201, "Created" },
+	{ 202, "Accepted" },
+	{ 203, "Non-Authoritative Information" },
+	{ 204, "No Content" },
+	{ 205, "Reset Content" },
+	{ 206, "Partial Content" },
+	{ 207, "Multi-Status" },
+	{ 300, "Multiple Choices" },
+	{ 301, "Moved Permanently" },
+	{ 302, "Found" },
+	{ 303, "See Other" },
+	{ 304, "Not Modified" },
+	{ 307, "Temporary Redirect" },
+	{ 308, "Permanent Redirect" },
+	{ 400, "Bad Request" },
+	{ 401, "Unauthorized" },
+	{ 403, "Forbidden" },
+	{ 404, "Not Found" },
+	{ 405, "Method Not Allowed" },
+	{ 406, "Not Acceptable" },
+	{ 408, "Request Timeout" },
+	{ 409, "Conflict" },
+	{ 410, "Gone" },
+	{ 411, "Length Required" },
+	{ 412, "Precondition Failed" },
+	{ 413, "Content Too Large" },
+	{ 414, "URI Too Long" },
+	{ 415, "Unsupported Media Type" },
+	{ 416, "Range Not Satisfiable" },
+	{ 417, "Expectation Failed" },
+	{ 418, "I'm a teapot" },
+	{ 421, "Misdirected Request" },
+	{ 422, "Unprocessable Content" },
+	{ 425, "Too Early" },
+	{ 426, "Upgrade Required" },
+	{ 428, "Precondition Required" },
+	{ 429, "Too Many Requests" },
+	{ 431, "Request Header Fields Too Large" },
+	{ 500, "Internal Server Error" },
+	{ 501, "Not Implemented" },
+	{ 502, "Bad Gateway" },
+	{ 503, "Service Unavailable" },
+	{ 504, "Gateway Timeout" },
+	{ 505, "HTTP Version Not Supported" },
+};
+
+/* RFC 9110 7.6.1 and RFC 9112 9.6, plus the de facto Proxy-Connection. */
+static const char *const http_hop_by_hop_fields[] = {
+	"Connection",
+	"Keep-Alive",
+	"Proxy-Authenticate",
+	"Proxy-Authorization",
+	"Proxy-Connection",
+	"TE",
+	"Trailer",
+	"Transfer-Encoding",
+	"Upgrade",
+};
+
+const char *
+http_reason(int status)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(http_statuses) / sizeof(http_statuses[0]); i++)
+		if (http_statuses[i].status == status)
+			return http_statuses[i].reason;
+	return "Unknown";
+}
+
+bool
+http_name_eq(const char *a, size_t alen, const char *b)
+{
+	return strlen(b) == alen && strncasecmp(a, b, alen) == 0;
+}
+
+bool
+http_is_hop_by_hop(const char *name, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(http_hop_by_hop_fields) / sizeof(http_hop_by_hop_fields[0]); i++)
+		if (http_name_eq(name, len, http_hop_by_hop_fields[i]))
+			return true;
+	return false;
+}
+
+/* Does a comma-separated list (Connection, TE, Expect) hold this token? */
+bool
+http_list_has(const char *list, size_t list_len, const char *token, size_t token_len)
+{
+	const char *p = list, *end = list + list_len, *s, *e;
+
+	while (p < end) {
+		while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
+			p++;
+		s = p;
+		while (p < end && *p != ',')
+			p++;
+		e = p;
+		while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+			e--;
+		if ((size_t)(e - s) == token_len && strncasecmp(s, token, token_len) == 0)
+			return true;
+	}
+	return false;
+}
+
+void
+http_date(char buf[static 32])
+{
+	struct tm tm;
+	time_t now = time(NULL);
+
+	gmtime_r(&now, &tm);
+	strftime(buf, 32, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+}
+
+bool
+http_body_forbidden(const char *method, int status)
+{
+	return strcmp(method, "HEAD") == 0 || (status >= 100 && status < 200) ||
+	    status == 204 || status == 304;
+}
+
+/*
+ * The one error responder: a complete response with its own length, always
+ * closing the connection, and never echoing what the client sent.
+ */
+int
+http_error(struct conn *c, int status, const char *why)
+{
+	char head[512], body[256], date[32];
+	int hlen, blen;
+	struct iovec iov[2];
+
+	http_date(date);
+	blen = snprintf(body, sizeof(body), "%d %s%s%s\n", status, http_reason(status),
+	    why != NULL ? ": " : "", why != NULL ? why : "");
+	if (blen < 0 || (size_t)blen >= sizeof(body))
+		blen = (int)sizeof(body) - 1;
+	hlen = snprintf(head, sizeof(head),
+	    "HTTP/1.1 %d %s\r\n"
+	    "Date: %s\r\n"
+	    "Content-Type: text/plain; charset=utf-8\r\n"
+	    "Content-Length: %d\r\n"
+	    "Connection: close\r\n"
+	    "\r\n", status, http_reason(status), date, blen);
+	iov[0] = (struct iovec){ head, (size_t)hlen };
+	iov[1] = (struct iovec){ body, (size_t)blen };
+	return conn_writev(c, iov, 2);
+}
+
+/*
+ * llhttp callbacks. Spans may arrive in pieces across reads, and the read
+ * buffer moves between reads, so every string is copied into the request's
+ * arena as it comes. A callback that finds a broken rule records the status
+ * and reason and returns -1, which stops the parser.
+ */
+static struct http_server *
+server_of(llhttp_t *p)
+{
+	return p->data;
+}
+
+static int
+http_fail(struct http_server *h, int status, const char *why)
+{
+	h->status = status;
+	h->why = why;
+	return -1;
+}
+
+static int
+http_arena_add(struct http_server *h, const char *at, size_t len)
+{
+	struct http_request *req = h->req;
+
+	if (len > sizeof(req->arena) - 1 - req->arena_len)
+		return http_fail(h, 431, "request head too large");
+	memcpy(req->arena + req->arena_len, at, len);
+	req->arena_len += len;
+	return 0;
+}
+
+static const char *
+http_arena_end(struct http_server *h, size_t mark)
+{
+	struct http_request *req = h->req;
+
+	req->arena[req->arena_len++] = '\0';
+	return req->arena + mark;
+}
+
+static bool
+http_is_tchar(unsigned char ch)
+{
+	/* RFC 9110 5.6.2 token characters */
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+	    (ch >= '0' && ch <= '9') || (ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
+}
+
+static int
+on_message_begin(llhttp_t *p)
+{
+	struct http_server *h = server_of(p);
+
+	h->url_len = h->field_bytes = h->nhosts = 0;
+	h->in_trailers = false;
+	return 0;
+}
+
+static int
+on_url(llhttp_t *p, const char *at, size_t len)
+{
+	struct http_server *h = server_of(p);
+
+	if (h->url_len == 0)
+		h->mark = h->req->arena_len;
+	h->url_len += len;
+	if (h->url_len > HTTP_MAX_REQUEST_LINE)
+		return http_fail(h, 414, "request target too long");
+	return http_arena_add(h, at, len);
+}
+
+static int
+on_url_complete(llhttp_t *p)
+{
+	struct http_server *h = server_of(p);
+
+	if (h->url_len == 0)
+		h->mark = h->req->arena_len;
+	h->req->target = http_arena_end(h, h->mark);
+	h->req->target_len = h->url_len;
+	return 0;
+}
+
+static int
+on_version_complete(llhttp_t *p)
+{
+	struct http_server *h = server_of(p);
+
+	if (p->http_major != 1 || p->http_minor > 1)
+		return http_fail(h, 505, "only HTTP/1.0 and HTTP/1.1 are supported");
+	return 0;
+}
+
+static int
+on_header_field(llhttp_t *p, const char *at, size_t len)
+{
+	struct http_server *h = server_of(p);
+	size_t i;
+
+	if (!h->field_open) {
+		h->field_open = true;
+		h->name_mark = h->req->arena_len;
+		h->name_len = 0;
+	}
+	for (i = 0; i < len; i++)
+		if (!http_is_tchar((unsigned char)at[i]))
+			return http_fail(h, 400, at[i] == ' ' || at[i] == '\t' ?
+			    "whitespace in or after a header name" : "invalid character in a header name");
+	h->name_len += len;
+	h->field_bytes += len;
+	if (h->field_bytes > HTTP_MAX_HEADER_BYTES)
+		return http_fail(h, 431, "header fields too large");
+	return http_arena_add(h, at, len);
+}
+
+static int
+on_header_field_complete(llhttp_t *p)
+{
+	struct http_server *h = server_of(p);
+
+	h->field_open = false;
+	if (h->name_len == 0)
+		return http_fail(h, 400, "empty header name");
+	(void)http_arena_end(h, h->name_mark);
+	return 0;
+}
+
+static int
+on_header_value(llhttp_t *p, const char *at, size_t len)
+{
+	struct http_server *h = server_of(p);
+	size_t i;
+	unsigned char ch;
+
+	if (!h->value_open) {
+		h->value_open = true;
+		h->mark = h->req->arena_len;
+	}
+	for (i = 0; i < len; i++) {
+		ch = (unsigned char)at[i];
+		if (ch == '\r' || ch == '\n')
+			return http_fail(h, 400, "obsolete line folding");
+		if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
+			return http_fail(h, 400, "control character in a header value");
+	}
+	h->field_bytes += len;
+	if (h->field_bytes > HTTP_MAX_HEADER_BYTES)
+		return http_fail(h, 431, "header fields too large");
+	return http_arena_add(h, at, len);
+}
+
+static int
+on_header_value_complete(llhttp_t *p)
+{
+	struct http_server *h = server_of(p);
+	struct http_request *req = h->req;
+	struct http_header *hd;
+	const char *value;
+	size_t len;
+
+	if (!h->value_open)
+		h->mark = req->arena_len;
+	h->value_open = false;
+	len = req->arena_len - h->mark;
+	while (len > 0 && (req->arena[h->mark + len - 1] == ' ' ||
+	    req->arena[h->mark + len - 1] == '\t'))
+		len--;
+	req->arena_len = h->mark + len;
+	value = http_arena_end(h, h->mark);
+
+	if (h->in_trailers) {
+		if (req->ntrailers == HTTP_MAX_TRAILERS)
+			return http_fail(h, 431, "too many trailer fields");
+		hd = &req->trailers[req->ntrailers++];
+	} else {
+		if (req->nheaders == HTTP_MAX_HEADERS)
+			return http_fail(h, 431, "too many header fields");
+		hd = &req->headers[req->nheaders++];
+	}
+	hd->name = req->arena + h->name_mark;
+	hd->name_len = h->name_len;
+	hd->value = value;
+	hd->value_len = len;
+	h->field_bytes += 4;    /* ": " and CRLF count against the limit */
+
+	if (h->in_trailers)
+		return 0;
+	if (http_name_eq(hd->name, hd->name_len, "Host")) {
+		if (++h->nhosts > 1)
+			return http_fail(h, 400, "more than one Host field");
+		req->host = value;
+	} else if (http_name_eq(hd->name, hd->name_len, "Expect")) {
+		if (!http_name_eq(value, len, "100-continue"))
+			return http_fail(h, 417, "unsupported expectation");
+		req->expect_continue = true;
+	}
+	return 0;
+}
+
+/* An absolute-form target must name the same authority as Host. */
+static int
+http_check_authority(struct http_server *h)
+{
+	struct http_request *req = h->req;
+	const char *t = req->target, *auth, *end;
+
+	if (t[0] == '/' || strcmp(t, "*") == 0)
+		return 0;
+	if (strncasecmp(t, "http://", 7) == 0)
+		auth = t + 7;
+	else if (strncasecmp(t, "https://", 8) == 0)
+		auth = t + 8;
+	else
+		return http_fail(h, 400, "request target is not in origin or absolute form");
+	end = auth + strcspn(auth, "/?#");
+	if (req->host == NULL || !http_name_eq(auth, (size_t)(end - auth), req->host))
+		return http_fail(h, 400, "absolute-form target differs from Host");
+	return 0;
+}
+
+static int
+on_headers_complete(llhttp_t *p)
+{
+	struct http_server *h = server_of(p);
+	struct http_request *req = h->req;
+
+	if (h->in_trailers)
+		return 0;
+	req->method_id = p->method;
+	req->method = llhttp_method_name((llhttp_method_t)p->method);
+	req->version = p->http_major * 10 + p->http_minor;
+	req->chunked = (p->flags & F_CHUNKED) != 0;
+	req->content_length = (p->flags & F_CONTENT_LENGTH) ? (int64_t)p->content_length : -1;
+	req->has_body = req->chunked || req->content_length > 0;
+	req->keep_alive = llhttp_should_keep_alive(p);
+	req->upgrade = p->upgrade;
+
+	if (p->method == HTTP_CONNECT)
+		return http_fail(h, 405, "CONNECT is not supported");
+	if (req->version == 11 && req->host == NULL)
+		return http_fail(h, 400, "HTTP/1.1 request without Host");
+	if (http_check_authority(h) < 0)
+		return -1;
+	if (req->content_length > 0 && (uint64_t)req->content_length > h->max_body)
+		return http_fail(h, 413, "body larger than the configured maximum");
+	h->head_done = true;
+	h->in_trailers = true;
+	return HPE_PAUSED;
+}
+
+static int
+on_body(llhttp_t *p, const char *at, size_t len)
+{
+	struct http_server *h = server_of(p);
+
+	h->body_seen += len;
+	if (h->body_seen > h->max_body)
+		return http_fail(h, 413, "body larger than the configured maximum");
+	/* Never more than fed, and http_read_body() feeds at most out_room. */
+	memcpy(h->out + h->out_len, at, len);
+	h->out_len += len;
+	return 0;
+}
+
+static int
+on_message_complete(llhttp_t *p)
+{
+	struct http_server *h = server_of(p);
+
+	h->body_done = true;
+	return HPE_PAUSED;
+}
+
+void
+http_server_init(struct http_server *h, struct conn *c, uint64_t max_body)
+{
+	memset(h, 0, sizeof(*h));
+	h->conn = c;
+	h->max_body = max_body;
+	llhttp_settings_init(&h->settings);
+	h->settings.on_message_begin = on_message_begin;
+	h->settings.on_url = on_url;
+	h->settings.on_url_complete = on_url_complete;
+	h->settings.on_version_complete = on_version_complete;
+	h->settings.on_header_field = on_header_field;
+	h->settings.on_header_field_complete = on_header_field_complete;
+	h->settings.on_header_value = on_header_value;
+	h->settings.on_header_value_complete = on_header_value_complete;
+	h->settings.on_headers_complete = on_headers_complete;
+	h->settings.on_body = on_body;
+	h->settings.on_message_complete = on_message_complete;
+	llhttp_init(&h->parser, HTTP_REQUEST, &h->settings);
+	h->parser.data = h;
+	h->body_done = true;
+}
+
+/* The status for a parse error no callback explained. */
+static int
+http_parse_error(struct http_server *h, llhttp_errno_t err, const char *pos)
+{
+	if (h->status != 0)
+		return -1;
+	h->why = llhttp_get_error_reason(&h->parser);
+	switch (err) {
+	case HPE_INVALID_METHOD:
+		/* A well-formed token we do not know, or garbage? */
+		h->status = pos != NULL && http_is_tchar((unsigned char)*pos) ? 501 : 400;
+		h->why = h->status == 501 ? "unknown method" : "malformed request line";
+		break;
+	case HPE_INVALID_VERSION:
+		h->status = 505;
+		break;
+	case HPE_INVALID_TRANSFER_ENCODING:
+	case HPE_UNEXPECTED_CONTENT_LENGTH:
+	case HPE_INVALID_CONTENT_LENGTH:
+	case HPE_INVALID_CHUNK_SIZE:
+	default:
+		h->status = 400;
+		break;
+	}
+	return -1;
+}
+
+/*
+ * Feed up to len buffered bytes to the parser. Returns 0 when they were
+ * consumed or the parser paused (at the end of a head or a message), -1 on a
+ * protocol error with h->status and h->why set.
+ */
+static int
+http_feed(struct http_server *h, size_t len)
+{
+	struct conn *c = h->conn;
+	const char *data = c->buf + c->off;
+	llhttp_errno_t err;
+	size_t used;
+
+	err = llhttp_execute(&h->parser, data, len);
+	if (err == HPE_OK)
+		used = len;
+	else if (err == HPE_PAUSED) {
+		used = (size_t)(llhttp_get_error_pos(&h->parser) - data);
+		llhttp_resume(&h->parser);
+	} else {
+		h->closing = true;
+		return http_parse_error(h, err, llhttp_get_error_pos(&h->parser));
+	}
+	c->off += used;
+	if (!h->head_done) {
+		h->head_bytes += used;
+		if (h->head_bytes > HTTP_MAX_REQUEST_LINE + HTTP_MAX_HEADER_BYTES) {
+			h->closing = true;
+			return http_fail(h, 431, "request head too large");
+		}
+	}
+	return 0;
+}
+
+/*
+ * Read the next request head. Returns 1 with *req filled in, 0 when the
+ * client closed or idled out between requests, -1 with h->status and h->why
+ * set when the request cannot be served (the caller answers it and closes).
+ */
+int
+http_read_head(struct http_server *h, struct http_request *req)
+{
+	struct conn *c = h->conn;
+	int64_t deadline = conn_now_usec() + HTTP_IDLE_TIMEOUT_MS * 1000LL;
+	bool started = false;
+	ssize_t n;
+
+	if (h->closing || !h->body_done)
+		return 0;
+	req->nheaders = req->ntrailers = req->arena_len = 0;
+	req->host = NULL;
+	req->target = "";
+	req->target_len = 0;
+	req->expect_continue = false;
+	h->req = req;
+	h->head_done = h->body_done = h->continue_sent = false;
+	h->head_bytes = 0;
+	h->body_seen = 0;
+	h->status = 0;
+	h->why = NULL;
+	h->field_open = h->value_open = false;
+
+	while (!h->head_done) {
+		if (conn_pending(c) > 0) {
+			if (!started) {
+				started = true;
+				deadline = conn_now_usec() + HTTP_HEAD_TIMEOUT_MS * 1000LL;
+			}
+			if (http_feed(h, conn_pending(c)) < 0)
+				return -1;
+			continue;
+		}
+		n = conn_fill(c, deadline);
+		if (n > 0)
+			continue;
+		h->closing = true;
+		if (!started && (n == 0 || n == -ETIMEDOUT))
+			return 0;
+		if (n == -ETIMEDOUT)
+			return http_fail(h, 408, "request head not received in time");
+		return http_fail(h, 400, n == 0 ? "client closed the connection mid-head" :
+		    "read error");
+	}
+
+	if (!req->has_body) {
+		/* Let the parser finish a bodiless message now, not at the next read. */
+		if (http_feed(h, 0) < 0)
+			return -1;
+	}
+	return 1;
+}
+
+int
+http_send_continue(struct http_server *h)
+{
+	static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+	if (h->continue_sent || !h->req->expect_continue || h->req->version < 11)
+		return 0;
+	h->continue_sent = true;
+	return conn_write(h->conn, cont, sizeof(cont) - 1);
+}
+
+/*
+ * Read up to room bytes of the current request's body, decoded. Returns the
+ * byte count, 0 at the end of the body, or -1 with h->status and h->why set.
+ */
+ssize_t
+http_read_body(struct http_server *h, void *buf, size_t room)
+{
+	struct conn *c = h->conn;
+	size_t len;
+	ssize_t n;
+
+	if (room == 0)
+		return 0;
+	if (http_send_continue(h) < 0) {
+		h->closing = true;
+		return http_fail(h, 400, "client gone before the body");
+	}
+	h->out = buf;
+	h->out_room = room;
+	h->out_len = 0;
+	while (!h->body_done) {
+		if (conn_pending(c) > 0) {
+			/* Decoding only shrinks: feeding room bytes yields at most room. */
+			len = conn_pending(c) < room ? conn_pending(c) : room;
+			if (http_feed(h, len) < 0)
+				return -1;
+			if (h->out_len > 0)
+				return (ssize_t)h->out_len;
+			continue;
+		}
+		n = conn_fill(c, conn_now_usec() + HTTP_BODY_TIMEOUT_MS * 1000LL);
+		if (n > 0)
+			continue;
+		h->closing = true;
+		if (n == -ETIMEDOUT)
+			return http_fail(h, 408, "request body stalled");
+		return http_fail(h, 400, n == 0 ? "client closed the connection mid-body" :
+		    "read error");
+	}
+	return (ssize_t)h->out_len;
+}

@@ -1,0 +1,100 @@
+/* http.h - HTTP/1.x limits, protocol tables, request reading, error replies */
+#ifndef GFPROXY_HTTP_H
+#define GFPROXY_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <llhttp.h>
+
+#include "conn.h"
+
+/* Limits on what a client may send; each has its own status. */
+#define HTTP_MAX_REQUEST_LINE   (8 * 1024)          /* bytes; 414 beyond */
+#define HTTP_MAX_HEADER_BYTES   (16 * 1024)         /* bytes of fields; 431 beyond */
+#define HTTP_MAX_HEADERS        100                 /* fields; 431 beyond */
+#define HTTP_MAX_TRAILERS       32                  /* trailer fields; 431 beyond */
+#define HTTP_MAX_BODY_DEFAULT   ((uint64_t)1 << 30) /* 1 GiB; 413 beyond (--max-body) */
+
+/* Deadlines on the client, in milliseconds. */
+#define HTTP_IDLE_TIMEOUT_MS    15000  /* keep-alive wait for the next request */
+#define HTTP_HEAD_TIMEOUT_MS    10000  /* first byte to the end of the head; 408 */
+#define HTTP_BODY_TIMEOUT_MS    30000  /* longest silence inside a body; 408 */
+
+struct http_header {
+	const char      *name;
+	const char      *value;
+	size_t           name_len;
+	size_t           value_len;
+};
+
+struct http_request {
+	const char          *method;        /* canonical name, from llhttp's table */
+	int                  method_id;     /* llhttp_method_t */
+	const char          *target;        /* as received, NUL-terminated */
+	size_t               target_len;
+	int                  version;       /* 10 or 11 */
+	struct http_header   headers[HTTP_MAX_HEADERS];
+	size_t               nheaders;
+	struct http_header   trailers[HTTP_MAX_TRAILERS];
+	size_t               ntrailers;
+	const char          *host;          /* the Host field, or NULL */
+	int64_t              content_length; /* -1 when absent */
+	bool                 chunked;
+	bool                 has_body;
+	bool                 keep_alive;    /* as far as the client is concerned */
+	bool                 expect_continue;
+	bool                 upgrade;
+	/* Every string above points in here. */
+	size_t               arena_len;
+	char                 arena[HTTP_MAX_REQUEST_LINE + HTTP_MAX_HEADER_BYTES +
+	                           4 * (HTTP_MAX_HEADERS + HTTP_MAX_TRAILERS) + 64];
+};
+
+/* Reads the requests of one client connection, in order. */
+struct http_server {
+	struct conn         *conn;
+	llhttp_t             parser;
+	llhttp_settings_t    settings;
+	struct http_request *req;
+	uint64_t             max_body;
+	uint64_t             body_seen;     /* decoded body bytes so far */
+	size_t               head_bytes;    /* raw bytes of the current head */
+	size_t               url_len;
+	size_t               field_bytes;
+	size_t               nhosts;
+	size_t               mark;          /* arena offset of the span being copied */
+	size_t               name_mark;     /* arena offset of the current field name */
+	size_t               name_len;
+	bool                 field_open;
+	bool                 value_open;
+	bool                 head_done;
+	bool                 body_done;
+	bool                 continue_sent;
+	bool                 in_trailers;
+	bool                 closing;       /* no further request will be read */
+	/* Where on_body copies during http_read_body(). */
+	char                *out;
+	size_t               out_len;
+	size_t               out_room;
+	/* Why the last call failed. */
+	int                  status;
+	const char          *why;
+};
+
+void         http_server_init(struct http_server *h, struct conn *c, uint64_t max_body);
+int          http_read_head(struct http_server *h, struct http_request *req);
+ssize_t      http_read_body(struct http_server *h, void *buf, size_t room);
+int          http_send_continue(struct http_server *h);
+int          http_error(struct conn *c, int status, const char *why);
+
+const char  *http_reason(int status);
+bool         http_is_hop_by_hop(const char *name, size_t len);
+bool         http_list_has(const char *list, size_t list_len, const char *token,
+                 size_t token_len);
+bool         http_name_eq(const char *a, size_t alen, const char *b);
+void         http_date(char buf[static 32]);
+bool         http_body_forbidden(const char *method, int status);
+
+#endif

@@ -1,0 +1,103 @@
+/*
+ * journal.c - every log line goes through journal_log(). With a journal it
+ * is one sd_journal_sendv() with structured fields; without one (development,
+ * containers, tests) the MESSAGE goes to stderr with an sd-daemon priority
+ * prefix, which journald also understands if stderr is connected to it.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/uio.h>
+
+#include <systemd/sd-journal.h>
+
+#include "journal.h"
+
+static const char *journal_identifier = "gfproxy";
+static bool journal_unreachable;
+
+void
+journal_init(const char *identifier)
+{
+	journal_identifier = identifier;
+}
+
+/*
+ * Make a client-supplied string safe for a one-line log: bytes outside
+ * printable ASCII, and the backslash itself, become \xHH, so nothing a
+ * client sends can start a new line or forge a field. Always NUL-terminates.
+ */
+size_t
+journal_escape(char *dst, size_t size, const char *src, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i, o = 0;
+	unsigned char ch;
+
+	if (size == 0)
+		return 0;
+	for (i = 0; i < len; i++) {
+		ch = (unsigned char)src[i];
+		if (ch >= 0x20 && ch < 0x7f && ch != '\\') {
+			if (o + 1 >= size)
+				break;
+			dst[o++] = (char)ch;
+		} else {
+			if (o + 4 >= size)
+				break;
+			dst[o++] = '\\';
+			dst[o++] = 'x';
+			dst[o++] = hex[ch >> 4];
+			dst[o++] = hex[ch & 0xf];
+		}
+	}
+	dst[o] = '\0';
+	return o;
+}
+
+void
+journal_log(int priority, const struct journal_field *fields, size_t nfields,
+    const char *fmt, ...)
+{
+	char message[JOURNAL_MAX_MESSAGE + sizeof("MESSAGE=")];
+	char prio[sizeof("PRIORITY=") + 1], ident[64];
+	char fieldbuf[JOURNAL_MAX_ENTRY];
+	struct iovec iov[JOURNAL_MAX_FIELDS + 3];
+	size_t i, n = 0, used = 0;
+	va_list ap;
+	int r, len;
+
+	va_start(ap, fmt);
+	len = vsnprintf(message + 8, sizeof(message) - 8, fmt, ap);
+	va_end(ap);
+	if (len < 0)
+		return;
+	if ((size_t)len >= sizeof(message) - 8)
+		len = (int)sizeof(message) - 9;
+	memcpy(message, "MESSAGE=", 8);
+
+	if (!journal_unreachable) {
+		snprintf(prio, sizeof(prio), "PRIORITY=%d", priority & 7);
+		snprintf(ident, sizeof(ident), "SYSLOG_IDENTIFIER=%s", journal_identifier);
+		iov[n++] = (struct iovec){ message, 8 + (size_t)len };
+		iov[n++] = (struct iovec){ prio, strlen(prio) };
+		iov[n++] = (struct iovec){ ident, strlen(ident) };
+		for (i = 0; i < nfields && i < JOURNAL_MAX_FIELDS; i++) {
+			char *f = fieldbuf + used;
+			int l = snprintf(f, sizeof(fieldbuf) - used, "%s=%s", fields[i].name,
+			    fields[i].value != NULL ? fields[i].value : "");
+			if (l < 0 || (size_t)l >= sizeof(fieldbuf) - used)
+				break;  /* out of room: the rest of the fields are dropped */
+			iov[n++] = (struct iovec){ f, (size_t)l };
+			used += (size_t)l + 1;
+		}
+		r = sd_journal_sendv(iov, (int)n);
+		if (r >= 0)
+			return;
+		/* No journald listening: say so once, then use stderr for good. */
+		journal_unreachable = true;
+	}
+	fprintf(stderr, "<%d>%s\n", priority & 7, message + 8);
+}
