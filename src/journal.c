@@ -4,19 +4,21 @@
  * containers, tests) the MESSAGE goes to stderr with an sd-daemon priority
  * prefix, which journald also understands if stderr is connected to it.
  */
-#include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 
 #include <systemd/sd-journal.h>
 
 #include "journal.h"
 
+#define JOURNAL_SOCKET "/run/systemd/journal/socket"
+
 static const char *journal_identifier = "gfproxy";
-static bool journal_unreachable;
+static int journal_state = -1;     /* -1 not looked yet, 0 absent, 1 present */
 
 void
 journal_init(const char *identifier)
@@ -78,7 +80,12 @@ journal_log(int priority, const struct journal_field *fields, size_t nfields,
 		len = (int)sizeof(message) - 9;
 	memcpy(message, "MESSAGE=", 8);
 
-	if (!journal_unreachable) {
+	/* sd_journal_sendv() reports success when there is no socket at all. */
+	if (journal_state < 0) {
+		struct stat st;
+		journal_state = stat(JOURNAL_SOCKET, &st) == 0 && S_ISSOCK(st.st_mode);
+	}
+	if (journal_state == 1) {
 		snprintf(prio, sizeof(prio), "PRIORITY=%d", priority & 7);
 		snprintf(ident, sizeof(ident), "SYSLOG_IDENTIFIER=%s", journal_identifier);
 		iov[n++] = (struct iovec){ message, 8 + (size_t)len };
@@ -96,8 +103,8 @@ journal_log(int priority, const struct journal_field *fields, size_t nfields,
 		r = sd_journal_sendv(iov, (int)n);
 		if (r >= 0)
 			return;
-		/* No journald listening: say so once, then use stderr for good. */
-		journal_unreachable = true;
+		/* No journald listening: use stderr for good. */
+		journal_state = 0;
 	}
 	fprintf(stderr, "<%d>%s\n", priority & 7, message + 8);
 }

@@ -1,0 +1,569 @@
+/*
+ * upstream.c - one request through libcurl: the request headers rewritten
+ * for the upstream, the body pulled from the client as libcurl asks for it,
+ * and the response streamed back piece by piece as it arrives.
+ *
+ * One easy handle serves every request of the connection, so libcurl keeps
+ * the upstream connection open between them. Nothing here holds a whole
+ * body: request bodies go through the read callback in libcurl's upload
+ * buffer, response bodies through the write callback.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "upstream.h"
+
+/* State of one transfer, passed to every callback. */
+struct transfer {
+	struct upstream            *up;
+	struct http_server         *h;
+	const struct http_request  *req;
+	struct upstream_result     *res;
+
+	/* The response head being collected, a line at a time. */
+	char        head[UPSTREAM_MAX_RESPONSE_HEAD];
+	size_t      head_len;
+	size_t      field_off[UPSTREAM_MAX_RESPONSE_FIELDS];
+	size_t      nfields;
+	int         status;
+	char        reason[128];
+
+	bool        head_sent;      /* the final head went to the client */
+	bool        chunked_out;    /* we frame the body in chunks */
+	bool        no_body;        /* HEAD, 1xx, 204, 304 */
+	bool        in_trailers;    /* header lines after the body */
+	bool        failed;         /* aborted on purpose: fail_status, res->why */
+	int         fail_status;
+	int64_t     last_progress;  /* for the upstream idle timeout */
+	curl_off_t  last_dl, last_ul;
+	uint64_t    body_handed;    /* request body bytes given to libcurl */
+};
+
+static int
+transfer_fail(struct transfer *t, int status, const char *why)
+{
+	if (!t->failed) {
+		t->failed = true;
+		t->fail_status = status;
+		t->res->why = why;
+	}
+	return -1;
+}
+
+int
+upstream_init(struct upstream *u, const char *origin, long connect_timeout_ms,
+    long timeout_ms)
+{
+	memset(u, 0, sizeof(*u));
+	u->origin = origin;
+	u->connect_timeout_ms = connect_timeout_ms;
+	u->timeout_ms = timeout_ms;
+	/* Plain HTTP needs none of libcurl's global set-up; TLS is set up on demand. */
+	if (curl_global_init(strncasecmp(origin, "https:", 6) == 0 ?
+	    CURL_GLOBAL_DEFAULT : CURL_GLOBAL_NOTHING) != CURLE_OK)
+		return -1;
+	if ((u->curl = curl_easy_init()) == NULL)
+		return -1;
+	return 0;
+}
+
+void
+upstream_free(struct upstream *u)
+{
+	if (u == NULL || u->curl == NULL)
+		return;
+	curl_easy_cleanup(u->curl);
+	u->curl = NULL;
+	curl_global_cleanup();
+}
+
+/*
+ * Request headers for the upstream. libcurl sends CURLOPT_HTTPHEADER
+ * strings verbatim; they are safe because the http layer rejected CR, LF,
+ * NUL and other control bytes in names and values.
+ */
+static bool
+upstream_skip_request_field(const struct http_request *req, const struct http_header *hd)
+{
+	size_t i;
+
+	if (http_is_hop_by_hop(hd->name, hd->name_len) ||
+	    http_name_eq(hd->name, hd->name_len, "Content-Length") ||
+	    http_name_eq(hd->name, hd->name_len, "X-Forwarded-For") ||
+	    http_name_eq(hd->name, hd->name_len, "X-Forwarded-Host") ||
+	    http_name_eq(hd->name, hd->name_len, "X-Forwarded-Proto"))
+		return true;
+	/* Fields the client named in Connection are hop-by-hop too. */
+	for (i = 0; i < req->nheaders; i++)
+		if (http_name_eq(req->headers[i].name, req->headers[i].name_len, "Connection") &&
+		    http_list_has(req->headers[i].value, req->headers[i].value_len,
+		    hd->name, hd->name_len))
+			return true;
+	return false;
+}
+
+static int
+upstream_add(struct curl_slist **list, const char *fmt, const char *name, const char *value)
+{
+	char line[HTTP_MAX_HEADER_BYTES + 64];
+	struct curl_slist *l;
+	int n;
+
+	n = snprintf(line, sizeof(line), fmt, name, value);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		return -1;
+	if ((l = curl_slist_append(*list, line)) == NULL)
+		return -1;
+	*list = l;
+	return 0;
+}
+
+static struct curl_slist *
+upstream_request_fields(const struct http_request *req, const char *peer)
+{
+	struct curl_slist *list = NULL;
+	const struct http_header *hd;
+	char xff[HTTP_MAX_HEADER_BYTES + 64];
+	size_t i, xlen = 0;
+	bool accept = false, expect = false;
+	int n;
+
+	for (i = 0; i < req->nheaders; i++) {
+		hd = &req->headers[i];
+		if (http_name_eq(hd->name, hd->name_len, "X-Forwarded-For")) {
+			n = snprintf(xff + xlen, sizeof(xff) - xlen, "%s, ", hd->value);
+			if (n < 0 || (size_t)n >= sizeof(xff) - xlen)
+				goto fail;
+			xlen += (size_t)n;
+		}
+		if (upstream_skip_request_field(req, hd))
+			continue;
+		accept |= http_name_eq(hd->name, hd->name_len, "Accept");
+		expect |= http_name_eq(hd->name, hd->name_len, "Expect");
+		/* libcurl reads "Name:" as "remove Name"; "Name;" sends it empty. */
+		if (upstream_add(&list, hd->value_len > 0 ? "%s: %s" : "%s;%s",
+		    hd->name, hd->value) < 0)
+			goto fail;
+	}
+	snprintf(xff + xlen, sizeof(xff) - xlen, "%s", peer);
+	if (upstream_add(&list, "%s: %s", "X-Forwarded-For", xff) < 0 ||
+	    (req->host != NULL &&
+	     upstream_add(&list, "%s: %s", "X-Forwarded-Host", req->host) < 0) ||
+	    upstream_add(&list, "%s: %s", "X-Forwarded-Proto", "http") < 0)
+		goto fail;
+	/* Keep libcurl from adding what the client did not send. */
+	if ((!accept && upstream_add(&list, "%s:%s", "Accept", "") < 0) ||
+	    (!expect && upstream_add(&list, "%s:%s", "Expect", "") < 0))
+		goto fail;
+	return list;
+fail:
+	curl_slist_free_all(list);
+	return NULL;
+}
+
+/* The request body, pulled from the client as libcurl wants it. */
+static size_t
+upstream_read_cb(char *buf, size_t size, size_t nmemb, void *userdata)
+{
+	struct transfer *t = userdata;
+	ssize_t n;
+
+	n = http_read_body(t->h, buf, size * nmemb);
+	if (n < 0) {
+		transfer_fail(t, t->h->status, t->h->why);
+		return CURL_READFUNC_ABORT;
+	}
+	t->body_handed += (uint64_t)n;
+	t->res->bytes_received += (uint64_t)n;
+	return (size_t)n;
+}
+
+/*
+ * libcurl rewinds when a reused connection turned out to be closed and it
+ * sends the request again on a new one. That is only possible while none
+ * of the body has been taken from the client.
+ */
+static int
+upstream_seek_cb(void *userdata, curl_off_t offset, int origin)
+{
+	struct transfer *t = userdata;
+
+	if (offset == 0 && origin == SEEK_SET && t->body_handed == 0)
+		return CURL_SEEKFUNC_OK;
+	return CURL_SEEKFUNC_CANTSEEK;
+}
+
+static bool
+upstream_field_is(const char *line, const char *name)
+{
+	size_t len = strlen(name);
+
+	return strncasecmp(line, name, len) == 0 && line[len] == ':';
+}
+
+/* Is this response field one the client must not see? */
+static bool
+upstream_skip_response_field(struct transfer *t, const char *line)
+{
+	size_t i, nlen = strcspn(line, ":");
+	const char *v;
+
+	if (http_is_hop_by_hop(line, nlen))
+		return true;
+	for (i = 0; i < t->nfields; i++) {
+		v = t->head + t->field_off[i];
+		if (upstream_field_is(v, "Connection")) {
+			v += sizeof("Connection");
+			if (http_list_has(v, strlen(v), line, nlen))
+				return true;
+		}
+	}
+	return false;
+}
+
+static int
+upstream_head_add(char *buf, size_t *len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int
+upstream_head_add(char *buf, size_t *len, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf + *len, UPSTREAM_MAX_RESPONSE_HEAD - *len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= UPSTREAM_MAX_RESPONSE_HEAD - *len)
+		return -1;
+	*len += (size_t)n;
+	return 0;
+}
+
+/*
+ * Write the response head for the client: the upstream's fields in order,
+ * less hop-by-hop ones, with framing of our own where the upstream's cannot
+ * pass through.
+ */
+static int
+upstream_send_head(struct transfer *t)
+{
+	char out[UPSTREAM_MAX_RESPONSE_HEAD];
+	const struct http_request *req = t->req;
+	size_t i, len = 0;
+	bool has_length = false, has_te = false, interim = t->status < 200;
+	const char *line;
+
+	for (i = 0; i < t->nfields; i++) {
+		line = t->head + t->field_off[i];
+		if (upstream_field_is(line, "Content-Length"))
+			has_length = true;
+		else if (upstream_field_is(line, "Transfer-Encoding"))
+			has_te = true;
+	}
+	if (has_length && has_te)
+		return transfer_fail(t, 502, "upstream sent both Content-Length and Transfer-Encoding");
+
+	if (!interim) {
+		t->no_body = http_body_forbidden(req->method, t->status);
+		/* A body we did not read keeps us from reading the next request. */
+		if (!t->h->body_done || t->h->closing)
+			t->res->keep_alive = false;
+		if (!t->no_body && !has_length) {
+			if (req->version >= 11)
+				t->chunked_out = true;
+			else
+				t->res->keep_alive = false;  /* HTTP/1.0: the close ends it */
+		}
+	}
+
+	if (upstream_head_add(out, &len, "HTTP/1.1 %d %s\r\n", t->status, t->reason) < 0)
+		return transfer_fail(t, 502, "upstream response head too large");
+	for (i = 0; i < t->nfields; i++) {
+		line = t->head + t->field_off[i];
+		if (upstream_skip_response_field(t, line))
+			continue;
+		if (upstream_head_add(out, &len, "%s\r\n", line) < 0)
+			return transfer_fail(t, 502, "upstream response head too large");
+	}
+	if (!interim && ((t->chunked_out &&
+	    upstream_head_add(out, &len, "Transfer-Encoding: chunked\r\n") < 0) ||
+	    (!t->res->keep_alive && upstream_head_add(out, &len, "Connection: close\r\n") < 0) ||
+	    (t->res->keep_alive && req->version < 11 &&
+	     upstream_head_add(out, &len, "Connection: keep-alive\r\n") < 0)))
+		return transfer_fail(t, 502, "upstream response head too large");
+	if (upstream_head_add(out, &len, "\r\n") < 0)
+		return transfer_fail(t, 502, "upstream response head too large");
+
+	if (conn_write(t->h->conn, out, len) < 0) {
+		t->res->keep_alive = false;
+		return transfer_fail(t, 499, "client went away");
+	}
+	if (!interim) {
+		t->head_sent = true;
+		t->res->status = t->status;
+	}
+	return 0;
+}
+
+/* "HTTP/1.1 200 OK": keep the code, and the reason if it is clean text. */
+static int
+upstream_status_line(struct transfer *t, const char *line, size_t len)
+{
+	const char *p;
+	size_t i;
+
+	if (len < 12 || strncmp(line, "HTTP/1.", 7) != 0 || line[8] != ' ' ||
+	    line[9] < '1' || line[9] > '5' || line[10] < '0' || line[10] > '9' ||
+	    line[11] < '0' || line[11] > '9' || (len > 12 && line[12] != ' '))
+		return transfer_fail(t, 502, "invalid status line from upstream");
+	t->status = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
+	p = len > 13 ? line + 13 : "";
+	len = len > 13 ? len - 13 : 0;
+	for (i = 0; i < len; i++)
+		if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
+			break;
+	if (i == 0 || i != len || len >= sizeof(t->reason))
+		snprintf(t->reason, sizeof(t->reason), "%s", http_reason(t->status));
+	else
+		snprintf(t->reason, sizeof(t->reason), "%.*s", (int)len, p);
+	t->head_len = t->nfields = 0;
+	return 0;
+}
+
+/*
+ * Called once per header line, not NUL-terminated, for every response
+ * including interim ones, and for trailers after the body.
+ */
+static size_t
+upstream_header_cb(char *buf, size_t size, size_t nmemb, void *userdata)
+{
+	struct transfer *t = userdata;
+	size_t len = size * nmemb, n, i;
+
+	n = len;
+	if (n > 0 && buf[n - 1] == '\n')
+		n--;
+	if (n > 0 && buf[n - 1] == '\r')
+		n--;
+
+	if (t->in_trailers)
+		return len;     /* trailers are not relayed (yet); the body is done */
+
+	if (n >= 5 && strncmp(buf, "HTTP/", 5) == 0 && t->head_len == 0) {
+		if (upstream_status_line(t, buf, n) < 0)
+			return 0;
+		return len;
+	}
+	if (t->status == 0)
+		return transfer_fail(t, 502, "invalid status line from upstream"), 0;
+
+	if (n == 0) {
+		/* End of a head. */
+		if (t->status == 100) {
+			if (http_send_continue(t->h) < 0)
+				return transfer_fail(t, 499, "client went away"), 0;
+		} else if (t->status == 101) {
+			return transfer_fail(t, 502, "unexpected 101 from upstream"), 0;
+		} else if (t->status >= 200 || t->req->version >= 11) {
+			if (upstream_send_head(t) < 0)
+				return 0;
+			if (t->status >= 200)
+				t->in_trailers = true;
+		}
+		t->head_len = t->nfields = 0;
+		if (t->status < 200)
+			t->status = 0;
+		return len;
+	}
+
+	/* A field line: no folding, no control bytes, a token for a name. */
+	if (buf[0] == ' ' || buf[0] == '\t')
+		return transfer_fail(t, 502, "obsolete line folding from upstream"), 0;
+	for (i = 0; i < n; i++)
+		if (((unsigned char)buf[i] < 0x20 && buf[i] != '\t') || buf[i] == 0x7f)
+			return transfer_fail(t, 502, "control character in upstream header"), 0;
+	if (memchr(buf, ':', n) == NULL || buf[0] == ':' || memchr(buf, ' ', strcspn(buf, ":")) != NULL)
+		return transfer_fail(t, 502, "malformed upstream header"), 0;
+	if (t->nfields == UPSTREAM_MAX_RESPONSE_FIELDS ||
+	    n + 1 > sizeof(t->head) - t->head_len)
+		return transfer_fail(t, 502, "upstream response head too large"), 0;
+	t->field_off[t->nfields++] = t->head_len;
+	memcpy(t->head + t->head_len, buf, n);
+	t->head_len += n;
+	t->head[t->head_len++] = '\0';
+	return len;
+}
+
+/* Response body: straight to the client, in a chunk of its own if we frame. */
+static size_t
+upstream_write_cb(char *buf, size_t size, size_t nmemb, void *userdata)
+{
+	struct transfer *t = userdata;
+	size_t len = size * nmemb;
+	char chunk[24];
+	struct iovec iov[3];
+	int r;
+
+	if (!t->head_sent)
+		return transfer_fail(t, 502, "upstream body before its head"), 0;
+	if (t->no_body || len == 0)
+		return len;
+	if (t->chunked_out) {
+		iov[0] = (struct iovec){ chunk, (size_t)snprintf(chunk, sizeof(chunk), "%zx\r\n", len) };
+		iov[1] = (struct iovec){ buf, len };
+		iov[2] = (struct iovec){ (char *)"\r\n", 2 };
+		r = conn_writev(t->h->conn, iov, 3);
+	} else
+		r = conn_write(t->h->conn, buf, len);
+	if (r < 0)
+		return transfer_fail(t, 499, "client went away"), 0;
+	t->res->bytes_sent += len;
+	return len;
+}
+
+/*
+ * libcurl has no HTTP timeout that suits streaming: the whole-transfer
+ * timeout would cut a long download. Instead, abort when the upstream has
+ * neither taken nor given a byte for timeout_ms: before the head that is a
+ * 504, after it the response is cut.
+ */
+static int
+upstream_progress_cb(void *userdata, curl_off_t dltotal, curl_off_t dlnow,
+    curl_off_t ultotal, curl_off_t ulnow)
+{
+	struct transfer *t = userdata;
+	int64_t now = conn_now_usec();
+
+	if (dlnow != t->last_dl || ulnow != t->last_ul) {
+		t->last_dl = dlnow;
+		t->last_ul = ulnow;
+		t->last_progress = now;
+		return 0;
+	}
+	if (now - t->last_progress < (int64_t)t->up->timeout_ms * 1000)
+		return 0;
+	transfer_fail(t, 504, t->head_sent ? "upstream stalled mid-response" :
+	    "no response from upstream in time");
+	return 1;
+}
+
+static void
+upstream_set_method(CURL *curl, const struct http_request *req, struct transfer *t)
+{
+	if (strcmp(req->method, "HEAD") == 0) {
+		curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+		return;
+	}
+	if (req->content_length >= 0 || req->chunked) {
+		/* Even an empty body keeps its Content-Length: 0. */
+		curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE,
+		    req->chunked ? (curl_off_t)-1 : (curl_off_t)req->content_length);
+		curl_easy_setopt(curl, CURLOPT_READFUNCTION, upstream_read_cb);
+		curl_easy_setopt(curl, CURLOPT_READDATA, t);
+		curl_easy_setopt(curl, CURLOPT_SEEKFUNCTION, upstream_seek_cb);
+		curl_easy_setopt(curl, CURLOPT_SEEKDATA, t);
+		curl_easy_setopt(curl, CURLOPT_EXPECT_100_TIMEOUT_MS, (long)UPSTREAM_EXPECT_WAIT_MS);
+	}
+	if (strcmp(req->method, "GET") != 0 || req->content_length >= 0 || req->chunked)
+		curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req->method);
+}
+
+/* The status for a transfer that failed before the client got a head. */
+static int
+upstream_error_status(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_OPERATION_TIMEDOUT:
+		return 504;
+	default:
+		return 502;
+	}
+}
+
+void
+upstream_forward(struct upstream *u, struct http_server *h, const struct http_request *req,
+    const char *target, struct upstream_result *res)
+{
+	struct transfer *t;
+	struct curl_slist *fields;
+	CURL *curl = u->curl;
+	CURLcode rc;
+
+	memset(res, 0, sizeof(*res));
+	res->keep_alive = req->keep_alive;
+	/* The response head buffer is large: keep it off the stack. */
+	if ((t = calloc(1, sizeof(*t))) == NULL ||
+	    (fields = upstream_request_fields(req, h->conn->peer_addr)) == NULL) {
+		free(t);
+		res->status = 500;
+		res->why = "out of memory";
+		res->keep_alive = false;
+		http_error(h->conn, res->status, NULL);
+		return;
+	}
+	t->up = u;
+	t->h = h;
+	t->req = req;
+	t->res = res;
+	t->last_progress = conn_now_usec();
+	t->last_dl = t->last_ul = -1;
+
+	curl_easy_reset(curl);
+	curl_easy_setopt(curl, CURLOPT_URL, u->origin);
+	curl_easy_setopt(curl, CURLOPT_REQUEST_TARGET, target);
+	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(curl, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, fields);
+	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, u->errbuf);
+	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, u->connect_timeout_ms);
+	curl_easy_setopt(curl, CURLOPT_HTTP_CONTENT_DECODING, 0L);
+	curl_easy_setopt(curl, CURLOPT_BUFFERSIZE, (long)UPSTREAM_BUFFER_SIZE);
+	curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, upstream_header_cb);
+	curl_easy_setopt(curl, CURLOPT_HEADERDATA, t);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, upstream_write_cb);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, t);
+	curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, upstream_progress_cb);
+	curl_easy_setopt(curl, CURLOPT_XFERINFODATA, t);
+	curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+	upstream_set_method(curl, req, t);
+
+	u->errbuf[0] = '\0';
+	rc = curl_easy_perform(curl);
+	curl_slist_free_all(fields);
+
+	if (rc == CURLE_OK && t->head_sent) {
+		if (t->chunked_out && conn_write(h->conn, "0\r\n\r\n", 5) < 0) {
+			res->why = "client went away";
+			res->keep_alive = false;
+		}
+	} else if (t->head_sent) {
+		/*
+		 * The head is out, so the only honest signal left is to close
+		 * without the final chunk or the promised length.
+		 */
+		res->truncated = true;
+		res->keep_alive = false;
+		if (!t->failed)
+			res->why = u->errbuf[0] != '\0' ? u->errbuf : curl_easy_strerror(rc);
+	} else {
+		res->keep_alive = false;
+		if (t->failed)
+			res->status = t->fail_status;
+		else {
+			res->status = upstream_error_status(rc);
+			res->why = u->errbuf[0] != '\0' ? u->errbuf : curl_easy_strerror(rc);
+		}
+		/* 499: the client is gone, there is nobody to answer. */
+		if (res->status != 499)
+			http_error(h->conn, res->status, NULL);
+	}
+	free(t);
+}
