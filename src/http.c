@@ -231,7 +231,7 @@ on_message_begin(llhttp_t *p)
 {
 	struct http_server *h = server_of(p);
 
-	h->url_len = h->field_bytes = h->nhosts = 0;
+	h->url_len = h->field_bytes = h->nhosts = h->ntes = 0;
 	h->in_trailers = false;
 	return 0;
 }
@@ -258,6 +258,16 @@ on_url_complete(llhttp_t *p)
 		h->mark = h->req->arena_len;
 	h->req->target = http_arena_end(h, h->mark);
 	h->req->target_len = h->url_len;
+	return 0;
+}
+
+static int
+on_method_complete(llhttp_t *p)
+{
+	struct http_server *h = server_of(p);
+
+	h->req->method_id = p->method;
+	h->req->method = llhttp_method_name((llhttp_method_t)p->method);
 	return 0;
 }
 
@@ -329,6 +339,30 @@ on_header_value(llhttp_t *p, const char *at, size_t len)
 	return http_arena_add(h, at, len);
 }
 
+/*
+ * The only transfer coding we implement is chunked, alone and once. Other
+ * codings in front of it would reach the upstream undone once we reframe
+ * the body, so they are refused, not passed on.
+ */
+static int
+http_check_transfer_encoding(struct http_server *h, const char *value, size_t len)
+{
+	const char *last;
+
+	if (++h->ntes > 1)
+		return http_fail(h, 400, "more than one Transfer-Encoding field");
+	if (http_name_eq(value, len, "chunked"))
+		return 0;
+	last = memrchr(value, ',', len);
+	last = last != NULL ? last + 1 : value;
+	while (*last == ' ' || *last == '\t')
+		last++;
+	if (strcasecmp(last, "chunked") == 0 && !http_list_has(value, (size_t)(last - value),
+	    "chunked", 7))
+		return http_fail(h, 501, "transfer coding not implemented");
+	return http_fail(h, 400, "Transfer-Encoding other than chunked");
+}
+
 static int
 on_header_value_complete(llhttp_t *p)
 {
@@ -369,6 +403,9 @@ on_header_value_complete(llhttp_t *p)
 		if (++h->nhosts > 1)
 			return http_fail(h, 400, "more than one Host field");
 		req->host = value;
+	} else if (http_name_eq(hd->name, hd->name_len, "Transfer-Encoding")) {
+		if (http_check_transfer_encoding(h, value, len) < 0)
+			return -1;
 	} else if (http_name_eq(hd->name, hd->name_len, "Expect")) {
 		if (!http_name_eq(value, len, "100-continue"))
 			return http_fail(h, 417, "unsupported expectation");
@@ -406,8 +443,6 @@ on_headers_complete(llhttp_t *p)
 
 	if (h->in_trailers)
 		return 0;
-	req->method_id = p->method;
-	req->method = llhttp_method_name((llhttp_method_t)p->method);
 	req->version = p->http_major * 10 + p->http_minor;
 	req->chunked = (p->flags & F_CHUNKED) != 0;
 	req->content_length = (p->flags & F_CONTENT_LENGTH) ? (int64_t)p->content_length : -1;
@@ -415,6 +450,8 @@ on_headers_complete(llhttp_t *p)
 	req->keep_alive = llhttp_should_keep_alive(p);
 	req->upgrade = p->upgrade;
 
+	if (p->http_major != 1 || p->http_minor > 1)
+		return http_fail(h, 505, "only HTTP/1.0 and HTTP/1.1 are supported");
 	if (p->method == HTTP_CONNECT)
 		return http_fail(h, 405, "CONNECT is not supported");
 	if (req->version == 11 && req->host == NULL)
@@ -442,6 +479,17 @@ on_body(llhttp_t *p, const char *at, size_t len)
 	return 0;
 }
 
+/* Refuse an oversized chunk when its size line arrives, not after its data. */
+static int
+on_chunk_header(llhttp_t *p)
+{
+	struct http_server *h = server_of(p);
+
+	if (p->content_length > h->max_body - h->body_seen)
+		return http_fail(h, 413, "body larger than the configured maximum");
+	return 0;
+}
+
 static int
 on_message_complete(llhttp_t *p)
 {
@@ -459,6 +507,7 @@ http_server_init(struct http_server *h, struct conn *c, uint64_t max_body)
 	h->max_body = max_body;
 	llhttp_settings_init(&h->settings);
 	h->settings.on_message_begin = on_message_begin;
+	h->settings.on_method_complete = on_method_complete;
 	h->settings.on_url = on_url;
 	h->settings.on_url_complete = on_url_complete;
 	h->settings.on_version_complete = on_version_complete;
@@ -468,6 +517,7 @@ http_server_init(struct http_server *h, struct conn *c, uint64_t max_body)
 	h->settings.on_header_value_complete = on_header_value_complete;
 	h->settings.on_headers_complete = on_headers_complete;
 	h->settings.on_body = on_body;
+	h->settings.on_chunk_header = on_chunk_header;
 	h->settings.on_message_complete = on_message_complete;
 	llhttp_init(&h->parser, HTTP_REQUEST, &h->settings);
 	h->parser.data = h;
@@ -502,6 +552,24 @@ http_parse_error(struct http_server *h, llhttp_errno_t err, const char *pos)
 }
 
 /*
+ * llhttp 8 accepts obsolete line folding, which a proxy must not pass on
+ * (RFC 9112 5.2). It shows in the raw head as a line starting with SP or
+ * HTAB, so look at the bytes the parser took as part of the head.
+ */
+static int
+http_check_folding(struct http_server *h, const char *p, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		if (h->head_prev == '\n' && (p[i] == ' ' || p[i] == '\t'))
+			return http_fail(h, 400, "obsolete line folding");
+		h->head_prev = p[i];
+	}
+	return 0;
+}
+
+/*
  * Feed up to len buffered bytes to the parser. Returns 0 when they were
  * consumed or the parser paused (at the end of a head or a message), -1 on a
  * protocol error with h->status and h->why set.
@@ -520,12 +588,24 @@ http_feed(struct http_server *h, size_t len)
 	else if (err == HPE_PAUSED) {
 		used = (size_t)(llhttp_get_error_pos(&h->parser) - data);
 		llhttp_resume(&h->parser);
+	} else if (err == HPE_PAUSED_UPGRADE) {
+		/*
+		 * After a request with Upgrade. We never answer 101, so the protocol
+		 * did not switch: what follows is the next HTTP request.
+		 */
+		used = (size_t)(llhttp_get_error_pos(&h->parser) - data);
+		llhttp_resume_after_upgrade(&h->parser);
 	} else {
 		h->closing = true;
 		return http_parse_error(h, err, llhttp_get_error_pos(&h->parser));
 	}
 	c->off += used;
-	if (!h->head_done) {
+	if (!h->head_counted) {
+		h->head_counted = h->head_done;
+		if (http_check_folding(h, data, used) < 0) {
+			h->closing = true;
+			return -1;
+		}
 		h->head_bytes += used;
 		if (h->head_bytes > HTTP_MAX_REQUEST_LINE + HTTP_MAX_HEADER_BYTES) {
 			h->closing = true;
@@ -552,12 +632,16 @@ http_read_head(struct http_server *h, struct http_request *req)
 		return 0;
 	req->nheaders = req->ntrailers = req->arena_len = 0;
 	req->host = NULL;
+	req->method = "-";         /* until the parser has seen one */
+	req->method_id = -1;
 	req->target = "";
 	req->target_len = 0;
 	req->expect_continue = false;
 	h->req = req;
 	h->head_done = h->body_done = h->continue_sent = false;
 	h->head_bytes = 0;
+	h->head_prev = '\0';
+	h->head_counted = false;
 	h->body_seen = 0;
 	h->status = 0;
 	h->why = NULL;

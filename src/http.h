@@ -64,6 +64,9 @@ struct http_server {
 	size_t               url_len;
 	size_t               field_bytes;
 	size_t               nhosts;
+	size_t               ntes;          /* Transfer-Encoding fields */
+	char                 head_prev;     /* last raw head byte, for folding */
+	bool                 head_counted;  /* the whole head went through the checks */
 	size_t               mark;          /* arena offset of the span being copied */
 	size_t               name_mark;     /* arena offset of the current field name */
 	size_t               name_len;

@@ -182,7 +182,9 @@ proxy_log(const struct conn *c, const struct http_request *req, const char *upst
 	journal_escape(url, sizeof(url), upstream_url, upstream_url != NULL ? strlen(upstream_url) : 0);
 	journal_escape(why, sizeof(why), res->why, res->why != NULL ? strlen(res->why) : 0);
 
-	if (status >= 500 || res->truncated)
+	if (res->client_fault)
+		prio = LOG_WARNING;
+	else if (status >= 500 || res->truncated)
 		prio = LOG_ERR;
 	else if (status >= 400)
 		prio = LOG_WARNING;
@@ -212,12 +214,29 @@ proxy_log(const struct conn *c, const struct http_request *req, const char *upst
 	    res->why != NULL ? ": " : "", why);
 }
 
+/*
+ * "OPTIONS *" asks about the server, not a resource: answer it here rather
+ * than invent a path for the upstream.
+ */
+static bool
+proxy_asterisk(struct conn *c, const struct http_request *req, int64_t start_usec)
+{
+	static const char allow[] = "HTTP/1.1 200 OK\r\n"
+	    "Allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n"
+	    "Content-Length: 0\r\n\r\n";
+	struct upstream_result res = { .status = 200 };
+
+	res.keep_alive = req->keep_alive && conn_write(c, allow, sizeof(allow) - 1) == 0;
+	proxy_log(c, req, NULL, 200, &res, start_usec);
+	return res.keep_alive;
+}
+
 /* A request we answer ourselves, without the upstream. */
 static void
 proxy_refuse(struct conn *c, const struct http_request *req, int status, const char *why,
     int64_t start_usec)
 {
-	struct upstream_result res = { .status = status, .why = why };
+	struct upstream_result res = { .status = status, .why = why, .client_fault = status != 500 };
 
 	http_error(c, status, why);
 	proxy_log(c, req, NULL, status, &res, start_usec);
@@ -263,6 +282,15 @@ main(int argc, char **argv)
 			proxy_refuse(&conn, &req, h.status, h.why, start);
 			break;
 		}
+		if (strcmp(req.target, "*") == 0) {
+			if (req.method_id == HTTP_OPTIONS && !req.has_body) {
+				if (!proxy_asterisk(&conn, &req, start))
+					break;
+				continue;
+			}
+			proxy_refuse(&conn, &req, 400, "asterisk target is only for OPTIONS", start);
+			break;
+		}
 		status = route_rewrite(&route, req.target, target, sizeof(target), &why);
 		if (status != 0) {
 			proxy_refuse(&conn, &req, status, why, start);
@@ -276,7 +304,7 @@ main(int argc, char **argv)
 		}
 		snprintf(url, sizeof(url), "%s%s", route.origin, target);
 		upstream_forward(&up, &h, &req, target, &res);
-		proxy_log(&conn, &req, url, res.status, &res, start);
+		proxy_log(&conn, &req, res.forwarded ? url : NULL, res.status, &res, start);
 		if (!res.keep_alive)
 			break;
 	}

@@ -42,11 +42,17 @@ struct transfer {
 	int64_t     last_progress;  /* for the upstream idle timeout */
 	curl_off_t  last_dl, last_ul;
 	uint64_t    body_handed;    /* request body bytes given to libcurl */
+	/* The body the client had already sent, checked before going upstream. */
+	size_t      staged_len;
+	size_t      staged_off;
+	char        staged[UPSTREAM_STAGE_SIZE];
 };
 
 static int
 transfer_fail(struct transfer *t, int status, const char *why)
 {
+	if (status == 499)
+		t->res->client_fault = true;
 	if (!t->failed) {
 		t->failed = true;
 		t->fail_status = status;
@@ -173,8 +179,18 @@ upstream_read_cb(char *buf, size_t size, size_t nmemb, void *userdata)
 	struct transfer *t = userdata;
 	ssize_t n;
 
+	if (t->staged_off < t->staged_len) {
+		n = (ssize_t)(t->staged_len - t->staged_off);
+		if ((size_t)n > size * nmemb)
+			n = (ssize_t)(size * nmemb);
+		memcpy(buf, t->staged + t->staged_off, (size_t)n);
+		t->staged_off += (size_t)n;
+		t->body_handed += (uint64_t)n;
+		return (size_t)n;
+	}
 	n = http_read_body(t->h, buf, size * nmemb);
 	if (n < 0) {
+		t->res->client_fault = true;
 		transfer_fail(t, t->h->status, t->h->why);
 		return CURL_READFUNC_ABORT;
 	}
@@ -184,17 +200,47 @@ upstream_read_cb(char *buf, size_t size, size_t nmemb, void *userdata)
 }
 
 /*
+ * Decode the body bytes the client has already sent before the upstream
+ * hears of the request, so that a malformed chunked body arriving with its
+ * head is refused without the upstream seeing any of it. Not done when the
+ * client waits for 100 Continue: that body is the upstream's to ask for.
+ */
+static int
+upstream_stage_body(struct transfer *t)
+{
+	struct http_server *h = t->h;
+	ssize_t n;
+
+	if (!t->req->has_body || t->req->expect_continue)
+		return 0;
+	while (conn_pending(h->conn) > 0 && !h->body_done &&
+	    t->staged_len < sizeof(t->staged)) {
+		n = http_read_body(h, t->staged + t->staged_len, sizeof(t->staged) - t->staged_len);
+		if (n < 0) {
+			t->res->client_fault = true;
+			return transfer_fail(t, h->status, h->why);
+		}
+		t->staged_len += (size_t)n;
+		t->res->bytes_received += (uint64_t)n;
+	}
+	return 0;
+}
+
+/*
  * libcurl rewinds when a reused connection turned out to be closed and it
- * sends the request again on a new one. That is only possible while none
- * of the body has been taken from the client.
+ * sends the request again on a new one. That is only possible while all of
+ * the body it took is still in the staging buffer.
  */
 static int
 upstream_seek_cb(void *userdata, curl_off_t offset, int origin)
 {
 	struct transfer *t = userdata;
 
-	if (offset == 0 && origin == SEEK_SET && t->body_handed == 0)
+	if (offset == 0 && origin == SEEK_SET && t->body_handed <= t->staged_off) {
+		t->staged_off = 0;
+		t->body_handed = 0;
 		return CURL_SEEKFUNC_OK;
+	}
 	return CURL_SEEKFUNC_CANTSEEK;
 }
 
@@ -536,7 +582,12 @@ upstream_forward(struct upstream *u, struct http_server *h, const struct http_re
 	upstream_set_method(curl, req, t);
 
 	u->errbuf[0] = '\0';
-	rc = curl_easy_perform(curl);
+	if (upstream_stage_body(t) < 0)
+		rc = CURLE_ABORTED_BY_CALLBACK;
+	else {
+		res->forwarded = true;
+		rc = curl_easy_perform(curl);
+	}
 	curl_slist_free_all(fields);
 
 	if (rc == CURLE_OK && t->head_sent) {
@@ -561,9 +612,12 @@ upstream_forward(struct upstream *u, struct http_server *h, const struct http_re
 			res->status = upstream_error_status(rc);
 			res->why = u->errbuf[0] != '\0' ? u->errbuf : curl_easy_strerror(rc);
 		}
-		/* 499: the client is gone, there is nobody to answer. */
+		/*
+		 * 499: the client is gone, there is nobody to answer. libcurl's
+		 * own messages stay in the journal; ours may go to the client.
+		 */
 		if (res->status != 499)
-			http_error(h->conn, res->status, NULL);
+			http_error(h->conn, res->status, t->failed ? res->why : NULL);
 	}
 	free(t);
 }

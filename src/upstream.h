@@ -12,6 +12,7 @@
 #define UPSTREAM_MAX_RESPONSE_HEAD   (64 * 1024)  /* bytes; a larger head is a 502 */
 #define UPSTREAM_MAX_RESPONSE_FIELDS 200          /* fields; more is a 502 */
 #define UPSTREAM_BUFFER_SIZE         (64 * 1024)  /* libcurl's download buffer */
+#define UPSTREAM_STAGE_SIZE          (64 * 1024)  /* body checked before going upstream */
 #define UPSTREAM_EXPECT_WAIT_MS      1000         /* wait for 100 Continue, then send */
 #define UPSTREAM_CONNECT_TIMEOUT_MS  5000         /* default, --connect-timeout */
 #define UPSTREAM_TIMEOUT_MS          30000        /* default, --timeout */
@@ -32,6 +33,8 @@ struct upstream_result {
 	const char  *why;           /* set when something failed */
 	bool         keep_alive;    /* the connection may carry another request */
 	bool         truncated;     /* the client got a head but not all the body */
+	bool         client_fault;  /* the status is the client's doing */
+	bool         forwarded;     /* the upstream was asked */
 };
 
 int   upstream_init(struct upstream *u, const char *origin, long connect_timeout_ms,
