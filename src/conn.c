@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <arpa/inet.h>
 #include <poll.h>
 #include <signal.h>
@@ -103,6 +104,8 @@ conn_open(struct conn *c, const char **ret_why)
 		*ret_why = "cannot make the connection non-blocking";
 		return EXIT_OSERR;
 	}
+	/* Heads and bodies go out in separate writes: do not let Nagle hold them. */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
 	c->fd = fd;
 	conn_peer(c);
 	return 0;

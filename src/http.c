@@ -83,6 +83,21 @@ static const char *const http_hop_by_hop_fields[] = {
 	"Upgrade",
 };
 
+/* RFC 9110 6.5.1: fields that must not travel in a trailer section. */
+static const char *const http_trailer_forbidden_fields[] = {
+	"Authorization",
+	"Cache-Control",
+	"Content-Encoding",
+	"Content-Length",
+	"Content-Range",
+	"Content-Type",
+	"Cookie",
+	"Expect",
+	"Host",
+	"Max-Forwards",
+	"Set-Cookie",
+};
+
 const char *
 http_reason(int status)
 {
@@ -107,6 +122,20 @@ http_is_hop_by_hop(const char *name, size_t len)
 
 	for (i = 0; i < sizeof(http_hop_by_hop_fields) / sizeof(http_hop_by_hop_fields[0]); i++)
 		if (http_name_eq(name, len, http_hop_by_hop_fields[i]))
+			return true;
+	return false;
+}
+
+bool
+http_trailer_forbidden(const char *name, size_t len)
+{
+	size_t i;
+
+	if (http_is_hop_by_hop(name, len))
+		return true;
+	for (i = 0; i < sizeof(http_trailer_forbidden_fields) /
+	    sizeof(http_trailer_forbidden_fields[0]); i++)
+		if (http_name_eq(name, len, http_trailer_forbidden_fields[i]))
 			return true;
 	return false;
 }

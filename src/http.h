@@ -94,6 +94,7 @@ int          http_error(struct conn *c, int status, const char *why);
 
 const char  *http_reason(int status);
 bool         http_is_hop_by_hop(const char *name, size_t len);
+bool         http_trailer_forbidden(const char *name, size_t len);
 bool         http_list_has(const char *list, size_t list_len, const char *token,
                  size_t token_len);
 bool         http_name_eq(const char *a, size_t alen, const char *b);

@@ -37,6 +37,7 @@ struct transfer {
 	bool        chunked_out;    /* we frame the body in chunks */
 	bool        no_body;        /* HEAD, 1xx, 204, 304 */
 	bool        in_trailers;    /* header lines after the body */
+	bool        want_trailers;  /* the client sent TE: trailers */
 	bool        failed;         /* aborted on purpose: fail_status, res->why */
 	int         fail_status;
 	int64_t     last_progress;  /* for the upstream idle timeout */
@@ -130,13 +131,13 @@ upstream_add(struct curl_slist **list, const char *fmt, const char *name, const 
 }
 
 static struct curl_slist *
-upstream_request_fields(const struct http_request *req, const char *peer)
+upstream_request_fields(const struct http_request *req, const char *peer, bool *ret_trailers)
 {
 	struct curl_slist *list = NULL;
 	const struct http_header *hd;
 	char xff[HTTP_MAX_HEADER_BYTES + 64];
 	size_t i, xlen = 0;
-	bool accept = false, expect = false;
+	bool accept = false, expect = false, trailers = false;
 	int n;
 
 	for (i = 0; i < req->nheaders; i++) {
@@ -147,6 +148,9 @@ upstream_request_fields(const struct http_request *req, const char *peer)
 				goto fail;
 			xlen += (size_t)n;
 		}
+		if (http_name_eq(hd->name, hd->name_len, "TE") &&
+		    http_list_has(hd->value, hd->value_len, "trailers", 8))
+			trailers = true;
 		if (upstream_skip_request_field(req, hd))
 			continue;
 		accept |= http_name_eq(hd->name, hd->name_len, "Accept");
@@ -162,6 +166,10 @@ upstream_request_fields(const struct http_request *req, const char *peer)
 	     upstream_add(&list, "%s: %s", "X-Forwarded-Host", req->host) < 0) ||
 	    upstream_add(&list, "%s: %s", "X-Forwarded-Proto", "http") < 0)
 		goto fail;
+	/* TE is hop-by-hop, but we relay trailers, so we may ask for them too. */
+	if (trailers && upstream_add(&list, "%s: %s", "TE", "trailers") < 0)
+		goto fail;
+	*ret_trailers = trailers;
 	/* Keep libcurl from adding what the client did not send. */
 	if ((!accept && upstream_add(&list, "%s:%s", "Accept", "") < 0) ||
 	    (!expect && upstream_add(&list, "%s:%s", "Expect", "") < 0))
@@ -224,6 +232,25 @@ upstream_stage_body(struct transfer *t)
 		t->res->bytes_received += (uint64_t)n;
 	}
 	return 0;
+}
+
+/* The trailer section of a chunked upload, less what may not travel there. */
+static int
+upstream_trailer_cb(struct curl_slist **list, void *userdata)
+{
+	struct transfer *t = userdata;
+	const struct http_header *hd;
+	size_t i;
+
+	for (i = 0; i < t->req->ntrailers; i++) {
+		hd = &t->req->trailers[i];
+		if (http_trailer_forbidden(hd->name, hd->name_len))
+			continue;
+		if (upstream_add(list, hd->value_len > 0 ? "%s: %s" : "%s;%s", hd->name,
+		    hd->value) < 0)
+			return CURL_TRAILERFUNC_ABORT;
+	}
+	return CURL_TRAILERFUNC_OK;
 }
 
 /*
@@ -398,15 +425,14 @@ upstream_header_cb(char *buf, size_t size, size_t nmemb, void *userdata)
 	if (n > 0 && buf[n - 1] == '\r')
 		n--;
 
-	if (t->in_trailers)
-		return len;     /* trailers are not relayed (yet); the body is done */
-
-	if (n >= 5 && strncmp(buf, "HTTP/", 5) == 0 && t->head_len == 0) {
+	if (t->in_trailers && n == 0)
+		return len;     /* the end of the trailer section */
+	if (!t->in_trailers && n >= 5 && strncmp(buf, "HTTP/", 5) == 0 && t->head_len == 0) {
 		if (upstream_status_line(t, buf, n) < 0)
 			return 0;
 		return len;
 	}
-	if (t->status == 0)
+	if (t->status == 0 && !t->in_trailers)
 		return transfer_fail(t, 502, "invalid status line from upstream"), 0;
 
 	if (n == 0) {
@@ -444,6 +470,29 @@ upstream_header_cb(char *buf, size_t size, size_t nmemb, void *userdata)
 	t->head_len += n;
 	t->head[t->head_len++] = '\0';
 	return len;
+}
+
+/* The last chunk, with the upstream's trailers if the client asked for them. */
+static int
+upstream_send_last_chunk(struct transfer *t)
+{
+	char out[UPSTREAM_MAX_RESPONSE_HEAD];
+	const char *line;
+	size_t i, len = 0;
+
+	if (upstream_head_add(out, &len, "0\r\n") < 0)
+		return -1;
+	for (i = 0; t->want_trailers && i < t->nfields; i++) {
+		line = t->head + t->field_off[i];
+		if (http_trailer_forbidden(line, strcspn(line, ":")))
+			continue;
+		if (upstream_head_add(out, &len, "%s\r\n", line) < 0)
+			break;  /* what does not fit is dropped, the body is complete */
+	}
+	if (len + 2 > sizeof(out))
+		len = 3;
+	memcpy(out + len, "\r\n", 2);
+	return conn_write(t->h->conn, out, len + 2);
 }
 
 /* Response body: straight to the client, in a chunk of its own if we frame. */
@@ -516,6 +565,10 @@ upstream_set_method(CURL *curl, const struct http_request *req, struct transfer 
 		curl_easy_setopt(curl, CURLOPT_SEEKFUNCTION, upstream_seek_cb);
 		curl_easy_setopt(curl, CURLOPT_SEEKDATA, t);
 		curl_easy_setopt(curl, CURLOPT_EXPECT_100_TIMEOUT_MS, (long)UPSTREAM_EXPECT_WAIT_MS);
+		if (req->chunked) {
+			curl_easy_setopt(curl, CURLOPT_TRAILERFUNCTION, upstream_trailer_cb);
+			curl_easy_setopt(curl, CURLOPT_TRAILERDATA, t);
+		}
 	}
 	if (strcmp(req->method, "GET") != 0 || req->content_length >= 0 || req->chunked)
 		curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req->method);
@@ -546,7 +599,7 @@ upstream_forward(struct upstream *u, struct http_server *h, const struct http_re
 	res->keep_alive = req->keep_alive;
 	/* The response head buffer is large: keep it off the stack. */
 	if ((t = calloc(1, sizeof(*t))) == NULL ||
-	    (fields = upstream_request_fields(req, h->conn->peer_addr)) == NULL) {
+	    (fields = upstream_request_fields(req, h->conn->peer_addr, &t->want_trailers)) == NULL) {
 		free(t);
 		res->status = 500;
 		res->why = "out of memory";
@@ -591,7 +644,7 @@ upstream_forward(struct upstream *u, struct http_server *h, const struct http_re
 	curl_slist_free_all(fields);
 
 	if (rc == CURLE_OK && t->head_sent) {
-		if (t->chunked_out && conn_write(h->conn, "0\r\n\r\n", 5) < 0) {
+		if (t->chunked_out && upstream_send_last_chunk(t) < 0) {
 			res->why = "client went away";
 			res->keep_alive = false;
 		}
