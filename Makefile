@@ -22,7 +22,7 @@ LDLIBS_BACKEND = $(shell pkg-config --libs libsystemd libcrypto 2>/dev/null)
 
 COMMON_OBJ     = $(BUILD)/conn.o $(BUILD)/http.o $(BUILD)/journal.o $(BUILD)/llhttp.o \
                  $(BUILD)/llhttp_api.o $(BUILD)/llhttp_http.o
-PROXY_OBJ      = $(BUILD)/proxy.o $(BUILD)/route.o $(BUILD)/upstream.o $(COMMON_OBJ)
+PROXY_OBJ      = $(BUILD)/proxy.o $(BUILD)/route.o $(BUILD)/upstream.o $(BUILD)/tunnel.o $(COMMON_OBJ)
 BACKEND_OBJ    = $(BUILD)/backend.o $(COMMON_OBJ)
 HEADERS        = $(wildcard src/*.h)
 

@@ -17,6 +17,7 @@
 #include "http.h"
 #include "journal.h"
 #include "route.h"
+#include "tunnel.h"
 #include "upstream.h"
 
 #define PROXY_DEFAULT_UPSTREAM  "http://127.0.0.1:8198"
@@ -303,7 +304,10 @@ main(int argc, char **argv)
 			break;
 		}
 		snprintf(url, sizeof(url), "%s%s", route.origin, target);
-		upstream_forward(&up, &h, &req, target, &res);
+		if (tunnel_wanted(&req))
+			tunnel_forward(&up, &h, &req, target, &res);
+		else
+			upstream_forward(&up, &h, &req, target, &res);
 		proxy_log(&conn, &req, res.forwarded ? url : NULL, res.status, &res, start);
 		if (!res.keep_alive)
 			break;

@@ -130,7 +130,7 @@ upstream_add(struct curl_slist **list, const char *fmt, const char *name, const 
 	return 0;
 }
 
-static struct curl_slist *
+struct curl_slist *
 upstream_request_fields(const struct http_request *req, const char *peer, bool *ret_trailers)
 {
 	struct curl_slist *list = NULL;

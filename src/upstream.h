@@ -40,6 +40,8 @@ struct upstream_result {
 int   upstream_init(struct upstream *u, const char *origin, long connect_timeout_ms,
           long timeout_ms);
 void  upstream_free(struct upstream *u);
+struct curl_slist *upstream_request_fields(const struct http_request *req, const char *peer,
+          bool *ret_trailers);
 void  upstream_forward(struct upstream *u, struct http_server *h,
           const struct http_request *req, const char *target,
           struct upstream_result *res);

@@ -1,0 +1,419 @@
+/*
+ * tunnel.c - WebSocket upgrades. libcurl's easy interface cannot hand over
+ * a connection after 101, so the upstream connection is made by libcurl
+ * with CONNECT_ONLY (same timeouts, and TLS when the upstream has it), the
+ * request head is written by us, the response head is read with llhttp,
+ * and after 101 Switching Protocols bytes are relayed both ways until both
+ * sides have closed. A half-close travels through as a half-close.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "tunnel.h"
+
+struct tunnel_head {
+	llhttp_t            parser;
+	llhttp_settings_t   settings;
+	char               *raw;        /* the bytes read, which never move */
+	size_t              len;
+	size_t              parsed;
+	const char         *name[UPSTREAM_MAX_RESPONSE_FIELDS];
+	size_t              name_len[UPSTREAM_MAX_RESPONSE_FIELDS];
+	const char         *value[UPSTREAM_MAX_RESPONSE_FIELDS];
+	size_t              value_len[UPSTREAM_MAX_RESPONSE_FIELDS];
+	size_t              nfields;
+	bool                field_open;
+	bool                value_open;
+	bool                done;
+};
+
+/* Only WebSocket is tunnelled; other upgrades (h2c) are dropped as hop-by-hop. */
+bool
+tunnel_wanted(const struct http_request *req)
+{
+	size_t i;
+
+	if (!req->upgrade || req->method_id != HTTP_GET || req->has_body)
+		return false;
+	for (i = 0; i < req->nheaders; i++)
+		if (http_name_eq(req->headers[i].name, req->headers[i].name_len, "Upgrade"))
+			return http_name_eq(req->headers[i].value, req->headers[i].value_len,
+			    "websocket");
+	return false;
+}
+
+static struct tunnel_head *
+head_of(llhttp_t *p)
+{
+	return p->data;
+}
+
+/* Spans are contiguous in raw even when they arrive in pieces. */
+static int
+tunnel_on_field(llhttp_t *p, const char *at, size_t len)
+{
+	struct tunnel_head *th = head_of(p);
+
+	if (!th->field_open) {
+		if (th->nfields == UPSTREAM_MAX_RESPONSE_FIELDS)
+			return -1;
+		th->field_open = true;
+		th->name[th->nfields] = th->value[th->nfields] = at;
+		th->name_len[th->nfields] = th->value_len[th->nfields] = 0;
+		th->nfields++;
+	}
+	th->name_len[th->nfields - 1] += len;
+	return 0;
+}
+
+static int
+tunnel_on_field_complete(llhttp_t *p)
+{
+	head_of(p)->field_open = false;
+	return 0;
+}
+
+static int
+tunnel_on_value(llhttp_t *p, const char *at, size_t len)
+{
+	struct tunnel_head *th = head_of(p);
+
+	if (!th->value_open) {
+		th->value_open = true;
+		th->value[th->nfields - 1] = at;
+	}
+	th->value_len[th->nfields - 1] += len;
+	return 0;
+}
+
+static int
+tunnel_on_value_complete(llhttp_t *p)
+{
+	head_of(p)->value_open = false;
+	return 0;
+}
+
+static int
+tunnel_on_headers_complete(llhttp_t *p)
+{
+	head_of(p)->done = true;
+	return HPE_PAUSED;
+}
+
+static int
+tunnel_send(CURL *curl, curl_socket_t fd, const char *data, size_t len, int64_t deadline)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+	size_t sent;
+	CURLcode rc;
+
+	while (len > 0) {
+		rc = curl_easy_send(curl, data, len, &sent);
+		if (rc == CURLE_AGAIN) {
+			if (conn_now_usec() >= deadline ||
+			    poll(&pfd, 1, (int)((deadline - conn_now_usec()) / 1000) + 1) < 0)
+				return -1;
+			continue;
+		}
+		if (rc != CURLE_OK)
+			return -1;
+		data += sent;
+		len -= sent;
+	}
+	return 0;
+}
+
+/* Read into buf; returns bytes, 0 at EOF, -1 on error, -2 when nothing yet. */
+static ssize_t
+tunnel_recv(CURL *curl, char *buf, size_t size)
+{
+	size_t n;
+	CURLcode rc;
+
+	rc = curl_easy_recv(curl, buf, size, &n);
+	if (rc == CURLE_AGAIN)
+		return -2;
+	if (rc != CURLE_OK)
+		return -1;
+	return (ssize_t)n;
+}
+
+/* The request as the upstream gets it: the rewritten fields plus the upgrade. */
+static int
+tunnel_request_head(const struct http_request *req, const char *target, const char *peer,
+    char *out, size_t size, size_t *ret_len)
+{
+	struct curl_slist *fields, *l;
+	const struct http_header *hd;
+	size_t len = 0, i, n;
+	bool trailers;
+	int r = -1, k;
+
+	if ((fields = upstream_request_fields(req, peer, &trailers)) == NULL)
+		return -1;
+	k = snprintf(out, size, "GET %s HTTP/1.1\r\n", target);
+	if (k < 0 || (size_t)k >= size)
+		goto done;
+	len = (size_t)k;
+	for (l = fields; l != NULL; l = l->next) {
+		n = strlen(l->data);
+		if (n > 0 && l->data[n - 1] == ':')
+			continue;       /* a libcurl "remove this field" entry */
+		k = snprintf(out + len, size - len, "%.*s%s\r\n", (int)n - (l->data[n - 1] == ';'),
+		    l->data, l->data[n - 1] == ';' ? ":" : "");
+		if (k < 0 || (size_t)k >= size - len)
+			goto done;
+		len += (size_t)k;
+	}
+	for (i = 0; i < req->nheaders; i++) {
+		hd = &req->headers[i];
+		if (!http_name_eq(hd->name, hd->name_len, "Upgrade"))
+			continue;
+		k = snprintf(out + len, size - len, "Upgrade: %s\r\nConnection: Upgrade\r\n\r\n",
+		    hd->value);
+		if (k < 0 || (size_t)k >= size - len)
+			goto done;
+		len += (size_t)k;
+		*ret_len = len;
+		r = 0;
+		break;
+	}
+done:
+	curl_slist_free_all(fields);
+	return r;
+}
+
+/* Read and parse the upstream's response head, up to its blank line. */
+static int
+tunnel_read_head(CURL *curl, curl_socket_t fd, struct tunnel_head *th, size_t size,
+    int64_t deadline)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	llhttp_errno_t err;
+	ssize_t n;
+
+	while (!th->done) {
+		if (th->len == size)
+			return -1;
+		n = tunnel_recv(curl, th->raw + th->len, size - th->len);
+		if (n == -2) {
+			if (conn_now_usec() >= deadline ||
+			    poll(&pfd, 1, (int)((deadline - conn_now_usec()) / 1000) + 1) < 0)
+				return -ETIMEDOUT;
+			continue;
+		}
+		if (n <= 0)
+			return -1;
+		err = llhttp_execute(&th->parser, th->raw + th->len, (size_t)n);
+		th->len += (size_t)n;
+		if (err == HPE_PAUSED) {
+			th->parsed = (size_t)(llhttp_get_error_pos(&th->parser) - th->raw);
+			return 0;
+		}
+		if (err != HPE_OK)
+			return -1;
+	}
+	return 0;
+}
+
+/* The head for the client: the upstream's fields less hop-by-hop ones. */
+static int
+tunnel_client_head(const struct tunnel_head *th, int status, bool upgraded, char *out,
+    size_t size, size_t *ret_len)
+{
+	size_t i, len;
+	int k;
+
+	k = snprintf(out, size, "HTTP/1.1 %d %s\r\n", status, http_reason(status));
+	if (k < 0 || (size_t)k >= size)
+		return -1;
+	len = (size_t)k;
+	for (i = 0; i < th->nfields; i++) {
+		if (http_name_eq(th->name[i], th->name_len[i], "Connection") ||
+		    (http_is_hop_by_hop(th->name[i], th->name_len[i]) &&
+		     !(upgraded && http_name_eq(th->name[i], th->name_len[i], "Upgrade"))) ||
+		    http_name_eq(th->name[i], th->name_len[i], "Content-Length"))
+			continue;
+		k = snprintf(out + len, size - len, "%.*s: %.*s\r\n", (int)th->name_len[i],
+		    th->name[i], (int)th->value_len[i], th->value[i]);
+		if (k < 0 || (size_t)k >= size - len)
+			return -1;
+		len += (size_t)k;
+	}
+	k = snprintf(out + len, size - len, "%s\r\n",
+	    upgraded ? "Connection: Upgrade\r\n" : "Content-Length: 0\r\nConnection: close\r\n");
+	if (k < 0 || (size_t)k >= size - len)
+		return -1;
+	*ret_len = len + (size_t)k;
+	return 0;
+}
+
+/*
+ * Relay until both directions are closed or the tunnel idles out. Each
+ * side's EOF becomes a shutdown of writing towards the other side.
+ */
+static void
+tunnel_relay(CURL *curl, curl_socket_t ufd, struct conn *c, struct upstream_result *res)
+{
+	char *buf;
+	struct pollfd pfd[2];
+	bool client_open = true, upstream_open = true;
+	ssize_t n;
+	int r;
+
+	if ((buf = malloc(TUNNEL_BUFSIZE)) == NULL) {
+		res->why = "out of memory";
+		return;
+	}
+	while (client_open || upstream_open) {
+		pfd[0] = (struct pollfd){ .fd = client_open ? c->fd : -1, .events = POLLIN };
+		pfd[1] = (struct pollfd){ .fd = upstream_open ? ufd : -1, .events = POLLIN };
+		r = poll(pfd, 2, TUNNEL_IDLE_TIMEOUT_MS);
+		if (r == 0) {
+			res->why = "tunnel idle timeout";
+			break;
+		}
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			res->why = "poll failed";
+			break;
+		}
+		if (pfd[0].revents != 0) {
+			n = read(c->fd, buf, TUNNEL_BUFSIZE);
+			if (n < 0 && (errno == EAGAIN || errno == EINTR))
+				continue;
+			if (n <= 0) {
+				client_open = false;
+				shutdown(ufd, SHUT_WR);
+			} else if (tunnel_send(curl, ufd, buf, (size_t)n,
+			    conn_now_usec() + CONN_WRITE_TIMEOUT_MS * 1000LL) < 0) {
+				res->why = "upstream write failed";
+				break;
+			} else
+				res->bytes_received += (uint64_t)n;
+		}
+		if (pfd[1].revents != 0) {
+			n = tunnel_recv(curl, buf, TUNNEL_BUFSIZE);
+			if (n == -2)
+				continue;
+			if (n <= 0) {
+				upstream_open = false;
+				conn_shutdown(c);
+			} else if (conn_write(c, buf, (size_t)n) < 0) {
+				res->why = "client write failed";
+				break;
+			} else
+				res->bytes_sent += (uint64_t)n;
+		}
+	}
+	free(buf);
+}
+
+void
+tunnel_forward(struct upstream *u, struct http_server *h, const struct http_request *req,
+    const char *target, struct upstream_result *res)
+{
+	struct tunnel_head *th = NULL;
+	char *out = NULL;
+	curl_socket_t ufd;
+	size_t len;
+	int64_t deadline;
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	res->forwarded = true;
+	res->status = 502;
+
+	curl_easy_reset(u->curl);
+	curl_easy_setopt(u->curl, CURLOPT_URL, u->origin);
+	curl_easy_setopt(u->curl, CURLOPT_CONNECT_ONLY, 1L);
+	curl_easy_setopt(u->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(u->curl, CURLOPT_CONNECTTIMEOUT_MS, u->connect_timeout_ms);
+	curl_easy_setopt(u->curl, CURLOPT_ERRORBUFFER, u->errbuf);
+	curl_easy_setopt(u->curl, CURLOPT_NOSIGNAL, 1L);
+	u->errbuf[0] = '\0';
+	if (curl_easy_perform(u->curl) != CURLE_OK ||
+	    curl_easy_getinfo(u->curl, CURLINFO_ACTIVESOCKET, &ufd) != CURLE_OK ||
+	    ufd == CURL_SOCKET_BAD) {
+		res->why = u->errbuf[0] != '\0' ? u->errbuf : "cannot connect upstream";
+		goto fail;
+	}
+
+	if ((th = calloc(1, sizeof(*th))) == NULL ||
+	    (th->raw = malloc(UPSTREAM_MAX_RESPONSE_HEAD)) == NULL ||
+	    (out = malloc(UPSTREAM_MAX_RESPONSE_HEAD)) == NULL) {
+		res->status = 500;
+		res->why = "out of memory";
+		goto fail;
+	}
+	deadline = conn_now_usec() + (int64_t)u->timeout_ms * 1000;
+	if (tunnel_request_head(req, target, h->conn->peer_addr, out,
+	    UPSTREAM_MAX_RESPONSE_HEAD, &len) < 0 ||
+	    tunnel_send(u->curl, ufd, out, len, deadline) < 0) {
+		res->why = "cannot send the upgrade request";
+		goto fail;
+	}
+
+	llhttp_settings_init(&th->settings);
+	th->settings.on_header_field = tunnel_on_field;
+	th->settings.on_header_field_complete = tunnel_on_field_complete;
+	th->settings.on_header_value = tunnel_on_value;
+	th->settings.on_header_value_complete = tunnel_on_value_complete;
+	th->settings.on_headers_complete = tunnel_on_headers_complete;
+	llhttp_init(&th->parser, HTTP_RESPONSE, &th->settings);
+	th->parser.data = th;
+	r = tunnel_read_head(u->curl, ufd, th, UPSTREAM_MAX_RESPONSE_HEAD, deadline);
+	if (r < 0) {
+		res->status = r == -ETIMEDOUT ? 504 : 502;
+		res->why = r == -ETIMEDOUT ? "no response from upstream in time" :
+		    "invalid response to the upgrade request";
+		goto fail;
+	}
+
+	res->status = th->parser.status_code;
+	if (res->status != 101) {
+		/* Refused: relay the answer's head only, and end the connection. */
+		if (tunnel_client_head(th, res->status, false, out, UPSTREAM_MAX_RESPONSE_HEAD,
+		    &len) < 0 || conn_write(h->conn, out, len) < 0)
+			res->why = "client went away";
+		else
+			res->why = "upstream refused the upgrade";
+		res->client_fault = res->status < 500;
+		goto done;
+	}
+	if (tunnel_client_head(th, 101, true, out, UPSTREAM_MAX_RESPONSE_HEAD, &len) < 0 ||
+	    conn_write(h->conn, out, len) < 0) {
+		res->why = "client went away";
+		goto done;
+	}
+	/* Bytes that came along with either head already belong to the tunnel. */
+	if ((th->len > th->parsed &&
+	     conn_write(h->conn, th->raw + th->parsed, th->len - th->parsed) < 0) ||
+	    (conn_pending(h->conn) > 0 &&
+	     tunnel_send(u->curl, ufd, h->conn->buf + h->conn->off, conn_pending(h->conn),
+	     conn_now_usec() + CONN_WRITE_TIMEOUT_MS * 1000LL) < 0)) {
+		res->why = "tunnel write failed";
+		goto done;
+	}
+	res->bytes_sent += th->len - th->parsed;
+	res->bytes_received += conn_pending(h->conn);
+	h->conn->off = h->conn->len;
+	tunnel_relay(u->curl, ufd, h->conn, res);
+	goto done;
+
+fail:
+	http_error(h->conn, res->status, NULL);
+done:
+	h->closing = true;
+	res->keep_alive = false;
+	if (th != NULL)
+		free(th->raw);
+	free(th);
+	free(out);
+}
