@@ -11,18 +11,18 @@ BUILD         ?= build
 LLHTTP_SRC    ?= /usr/share/llhttp
 LLHTTP_INC    ?= /usr/share/include/llhttp
 
-PKGS           = libcurl libsystemd libcrypto
+PKGS           = libcurl libsystemd libcrypto inih
 CC            ?= cc
 CFLAGS        ?= -O2 -g
 CPPFLAGS      += -D_GNU_SOURCE -DGFPROXY_VERSION='"$(VERSION)"' -I$(LLHTTP_INC)
 XCFLAGS        = -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
                  -Wno-unused-parameter $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS_PROXY   = $(shell pkg-config --libs libcurl libsystemd 2>/dev/null)
+LDLIBS_PROXY   = $(shell pkg-config --libs libcurl libsystemd inih 2>/dev/null)
 LDLIBS_BACKEND = $(shell pkg-config --libs libsystemd libcrypto 2>/dev/null)
 
 COMMON_OBJ     = $(BUILD)/conn.o $(BUILD)/http.o $(BUILD)/journal.o $(BUILD)/llhttp.o \
                  $(BUILD)/llhttp_api.o $(BUILD)/llhttp_http.o
-PROXY_OBJ      = $(BUILD)/proxy.o $(BUILD)/route.o $(BUILD)/upstream.o $(BUILD)/tunnel.o $(COMMON_OBJ)
+PROXY_OBJ      = $(BUILD)/proxy.o $(BUILD)/config.o $(BUILD)/route.o $(BUILD)/upstream.o $(BUILD)/tunnel.o $(COMMON_OBJ)
 BACKEND_OBJ    = $(BUILD)/backend.o $(COMMON_OBJ)
 HEADERS        = $(wildcard src/*.h)
 

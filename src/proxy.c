@@ -6,13 +6,13 @@
  * here lives exactly as long as one client: no accept loop, no state shared
  * between clients, and nothing running while nobody connects.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "conn.h"
 #include "http.h"
 #include "journal.h"
@@ -20,16 +20,11 @@
 #include "tunnel.h"
 #include "upstream.h"
 
-#define PROXY_DEFAULT_UPSTREAM  "http://127.0.0.1:8198"
-#define PROXY_DEFAULT_PREFIX    "/proxy"
-#define PROXY_MAX_TIMEOUT_MS    (24 * 3600 * 1000L)   /* sanity ceiling: a day */
-
-struct proxy_config {
-	const char  *upstream;
-	const char  *prefix;
-	long         connect_timeout_ms;
-	long         timeout_ms;
-	uint64_t     max_body;
+struct proxy_options {
+	const char              *config_path;
+	bool                     config_given;
+	bool                     check_only;
+	struct config_overrides  o;
 };
 
 static void
@@ -37,79 +32,40 @@ proxy_usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: gfproxy [options]\n"
+	    "       gfproxy --check-config [FILE]\n"
 	    "\n"
 	    "Serve one client connection, passed by systemd socket activation (fd 3)\n"
-	    "or inetd (stdin), forwarding requests under PREFIX to the upstream.\n"
+	    "or inetd (stdin), forwarding requests to the upstreams of their route.\n"
 	    "\n"
-	    "  -u, --upstream URL         upstream origin and base path (default %s)\n"
-	    "  -p, --prefix PATH          path prefix to forward and strip (default %s)\n"
+	    "  -f, --config FILE          routes and settings (default %s,\n"
+	    "                             if it exists; see gfproxy.conf(5))\n"
+	    "  -C, --check-config [FILE]  check the configuration, print each error\n"
+	    "                             with its line, and exit\n"
+	    "  -u, --upstream URL         one route to URL instead of the file's routes\n"
+	    "                             (default %s)\n"
+	    "  -p, --prefix PATH          path prefix of that route (default %s)\n"
 	    "  -t, --timeout SECONDS      wait for the response head, and longest upstream\n"
-	    "                             silence mid-response (default %d)\n"
-	    "  -c, --connect-timeout SECONDS  upstream connect timeout (default %d)\n"
+	    "                             silence mid-response (default 30)\n"
+	    "  -c, --connect-timeout SECONDS  upstream connect timeout (default 5)\n"
 	    "  -b, --max-body BYTES       largest request body, K/M/G suffixes (default 1G)\n"
 	    "  -h, --help                 show this help\n"
 	    "  -V, --version              show the version\n"
 	    "\n"
 	    "SECONDS may have a fraction or an \"ms\" suffix (e.g. 0.5 or 500ms).\n"
+	    "Command-line options override the configuration file.\n"
 	    "\n"
-	    "Exit status: 0 served, 64 usage error, 66 no connected socket to serve,\n"
-	    "71 system error before serving.\n",
-	    PROXY_DEFAULT_UPSTREAM, PROXY_DEFAULT_PREFIX,
-	    UPSTREAM_TIMEOUT_MS / 1000, UPSTREAM_CONNECT_TIMEOUT_MS / 1000);
-}
-
-/* "30", "0.5", "500ms" -> milliseconds; -1 if malformed or out of range. */
-static long
-proxy_parse_ms(const char *s)
-{
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno != 0 || end == s || v < 0)
-		return -1;
-	if (strcmp(end, "ms") == 0)
-		;
-	else if (*end == '\0' || strcmp(end, "s") == 0)
-		v *= 1000;
-	else
-		return -1;
-	if (v < 1 || v > PROXY_MAX_TIMEOUT_MS)
-		return -1;
-	return (long)v;
-}
-
-/* "1048576", "512K", "1G" -> bytes; 0 if malformed. */
-static uint64_t
-proxy_parse_size(const char *s)
-{
-	char *end;
-	unsigned long long v;
-	unsigned shift = 0;
-
-	if (*s < '0' || *s > '9')
-		return 0;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0)
-		return 0;
-	switch (*end) {
-	case '\0': break;
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	default: return 0;
-	}
-	if (*end != '\0' || v > (UINT64_MAX >> shift))
-		return 0;
-	return (uint64_t)v << shift;
+	    "Exit status: 0 served (or configuration valid), 64 usage error,\n"
+	    "66 no connected socket to serve, 71 system error before serving,\n"
+	    "78 configuration errors (--check-config).\n",
+	    CONFIG_DEFAULT_PATH, CONFIG_DEFAULT_UPSTREAM, CONFIG_DEFAULT_PREFIX);
 }
 
 static int
-proxy_options(int argc, char **argv, struct proxy_config *cfg)
+proxy_options(int argc, char **argv, struct proxy_options *opt)
 {
 	static const struct option longopts[] = {
+		{ "config",          required_argument, NULL, 'f' },
+		{ "check-config",    no_argument,       NULL, 'C' },
 		{ "upstream",        required_argument, NULL, 'u' },
 		{ "prefix",          required_argument, NULL, 'p' },
 		{ "timeout",         required_argument, NULL, 't' },
@@ -121,28 +77,35 @@ proxy_options(int argc, char **argv, struct proxy_config *cfg)
 	};
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "u:p:t:c:b:hV", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "f:Cu:p:t:c:b:hV", longopts, NULL)) != -1) {
 		switch (ch) {
+		case 'f':
+			opt->config_path = optarg;
+			opt->config_given = true;
+			break;
+		case 'C':
+			opt->check_only = true;
+			break;
 		case 'u':
-			cfg->upstream = optarg;
+			opt->o.upstream = optarg;
 			break;
 		case 'p':
-			cfg->prefix = optarg;
+			opt->o.prefix = optarg;
 			break;
 		case 't':
-			if ((cfg->timeout_ms = proxy_parse_ms(optarg)) < 0) {
+			if ((opt->o.timeout_ms = config_parse_ms(optarg)) < 0) {
 				fprintf(stderr, "gfproxy: invalid --timeout '%s'\n", optarg);
 				return EXIT_USAGE;
 			}
 			break;
 		case 'c':
-			if ((cfg->connect_timeout_ms = proxy_parse_ms(optarg)) < 0) {
+			if ((opt->o.connect_timeout_ms = config_parse_ms(optarg)) < 0) {
 				fprintf(stderr, "gfproxy: invalid --connect-timeout '%s'\n", optarg);
 				return EXIT_USAGE;
 			}
 			break;
 		case 'b':
-			if ((cfg->max_body = proxy_parse_size(optarg)) == 0) {
+			if ((opt->o.max_body = config_parse_size(optarg)) == 0) {
 				fprintf(stderr, "gfproxy: invalid --max-body '%s'\n", optarg);
 				return EXIT_USAGE;
 			}
@@ -158,11 +121,35 @@ proxy_options(int argc, char **argv, struct proxy_config *cfg)
 			return EXIT_USAGE;
 		}
 	}
+	/* --check-config takes the file as its operand, like nginx -t -c. */
+	if (opt->check_only && optind + 1 == argc) {
+		opt->config_path = argv[optind++];
+		opt->config_given = true;
+	}
 	if (optind != argc) {
 		fprintf(stderr, "gfproxy: unexpected argument '%s'\n", argv[optind]);
 		return EXIT_USAGE;
 	}
 	return 0;
+}
+
+/* gfproxy --check-config: every error with its line, like nginx -t. */
+static int
+proxy_check_config(const struct proxy_options *opt, struct config *cfg)
+{
+	size_t i;
+
+	config_load(cfg, opt->config_path, opt->config_given, &opt->o);
+	for (i = 0; i < cfg->nerrors; i++)
+		fprintf(stderr, "%s\n", cfg->errors[i]);
+	if (cfg->nerrors > 0) {
+		fprintf(stderr, "gfproxy: %zu error%s in %s\n", cfg->nerrors,
+		    cfg->nerrors == 1 ? "" : "s", opt->config_path);
+		return EXIT_CONFIG;
+	}
+	printf("%s: %zu route%s, configuration OK\n", cfg->path != NULL ? cfg->path :
+	    "built-in defaults", cfg->nroutes, cfg->nroutes == 1 ? "" : "s");
+	return EXIT_SUCCESS;
 }
 
 /*
@@ -243,44 +230,69 @@ proxy_refuse(struct conn *c, const struct http_request *req, int status, const c
 	proxy_log(c, req, NULL, status, &res, start_usec);
 }
 
+/*
+ * A broken file must not take the service down silently: the mistake is in
+ * the journal at PRIORITY 2 with its line, and the client gets a 503,
+ * within one request.
+ */
+static void
+proxy_broken_config(struct conn *c, const struct http_request *req, const struct config *cfg,
+    int64_t start_usec)
+{
+	struct upstream_result res = { .status = 503, .why = "configuration error" };
+	struct journal_field field = { "CONFIG_ERROR", NULL };
+	size_t i;
+
+	http_error(c, 503, "configuration error");
+	for (i = 0; i < cfg->nerrors; i++) {
+		field.value = cfg->errors[i];
+		journal_log(LOG_CRIT, &field, 1, "%s", cfg->errors[i]);
+	}
+	proxy_log(c, req, NULL, 503, &res, start_usec);
+}
+
 int
 main(int argc, char **argv)
 {
-	struct proxy_config cfg = {
-		.upstream = PROXY_DEFAULT_UPSTREAM,
-		.prefix = PROXY_DEFAULT_PREFIX,
-		.connect_timeout_ms = UPSTREAM_CONNECT_TIMEOUT_MS,
-		.timeout_ms = UPSTREAM_TIMEOUT_MS,
-		.max_body = HTTP_MAX_BODY_DEFAULT,
-	};
+	static struct proxy_options opt = { .config_path = CONFIG_DEFAULT_PATH };
+	static struct config cfg;
 	static struct conn conn;
 	static struct http_server h;
 	static struct http_request req;
-	static struct route route;
-	static char target[ROUTE_MAX_TARGET], url[ROUTE_MAX_URL + ROUTE_MAX_TARGET];
 	struct upstream up = { 0 };
 	struct upstream_result res;
+	const struct route *route;
 	const char *why = NULL;
+	uint64_t max_body = 0;
 	int64_t start;
-	int r, status;
+	size_t i;
+	int r;
 
-	if ((r = proxy_options(argc, argv, &cfg)) != 0)
+	if ((r = proxy_options(argc, argv, &opt)) != 0)
 		return r;
-	if (route_init(&route, cfg.prefix, cfg.upstream, &why) < 0) {
-		fprintf(stderr, "gfproxy: %s\n", why);
-		return EXIT_USAGE;
-	}
+	if (opt.check_only)
+		return proxy_check_config(&opt, &cfg);
 	if ((r = conn_open(&conn, &why)) != 0) {
 		fprintf(stderr, "gfproxy: %s\n", why);
 		return r;
 	}
 	journal_init("gfproxy");
-	http_server_init(&h, &conn, cfg.max_body);
+	/* Read per connection: an edit applies to the next one, with no reload. */
+	config_load(&cfg, opt.config_path, opt.config_given, &opt.o);
+	/* Heads are checked against the largest limit, bodies against their route's. */
+	for (i = 0; i < cfg.nroutes; i++)
+		if (cfg.routes[i]->max_body > max_body)
+			max_body = cfg.routes[i]->max_body;
+	http_server_init(&h, &conn, max_body > 0 ? max_body : cfg.max_body);
 
 	while ((r = http_read_head(&h, &req)) != 0) {
 		start = conn_now_usec();
 		if (r < 0) {
 			proxy_refuse(&conn, &req, h.status, h.why, start);
+			break;
+		}
+		if (cfg.nerrors > 0) {
+			proxy_broken_config(&conn, &req, &cfg, start);
 			break;
 		}
 		if (strcmp(req.target, "*") == 0) {
@@ -292,27 +304,30 @@ main(int argc, char **argv)
 			proxy_refuse(&conn, &req, 400, "asterisk target is only for OPTIONS", start);
 			break;
 		}
-		status = route_rewrite(&route, req.target, target, sizeof(target), &why);
-		if (status != 0) {
-			proxy_refuse(&conn, &req, status, why, start);
+		if ((route = route_match(&cfg, req.target, req.host)) == NULL) {
+			proxy_refuse(&conn, &req, 404, "no route", start);
 			break;
 		}
+		if (req.content_length > 0 && (uint64_t)req.content_length > route->max_body) {
+			proxy_refuse(&conn, &req, 413, "body larger than the route's maximum", start);
+			break;
+		}
+		h.max_body = route->max_body;
 		/* libcurl is set up only once there is something to send. */
-		if (up.curl == NULL && upstream_init(&up, route.origin, cfg.connect_timeout_ms,
-		    cfg.timeout_ms) < 0) {
+		if (up.curl == NULL && upstream_init(&up, &cfg) < 0) {
 			proxy_refuse(&conn, &req, 500, "cannot initialise libcurl", start);
 			break;
 		}
-		snprintf(url, sizeof(url), "%s%s", route.origin, target);
 		if (tunnel_wanted(&req))
-			tunnel_forward(&up, &h, &req, target, &res);
+			tunnel_forward(&up, &h, &req, route, &res);
 		else
-			upstream_forward(&up, &h, &req, target, &res);
-		proxy_log(&conn, &req, res.forwarded ? url : NULL, res.status, &res, start);
+			upstream_forward(&up, &h, &req, route, &res);
+		proxy_log(&conn, &req, res.forwarded ? up.url : NULL, res.status, &res, start);
 		if (!res.keep_alive)
 			break;
 	}
 	conn_shutdown(&conn);
 	upstream_free(&up);
+	config_free(&cfg);
 	return EXIT_SUCCESS;
 }

@@ -29,46 +29,6 @@ route_path(const char *target)
 	return p;
 }
 
-int
-route_init(struct route *r, const char *prefix, const char *upstream, const char **ret_why)
-{
-	const char *auth, *path;
-	size_t len;
-
-	memset(r, 0, sizeof(*r));
-	len = strlen(prefix);
-	if (prefix[0] != '/' || len >= sizeof(r->prefix) || strpbrk(prefix, "?#%") != NULL) {
-		*ret_why = "prefix must be a path starting with '/', without '?', '#' or '%'";
-		return -1;
-	}
-	while (len > 0 && prefix[len - 1] == '/')
-		len--;
-	memcpy(r->prefix, prefix, len);
-	r->prefix_len = len;
-
-	if (strncasecmp(upstream, "http://", 7) == 0)
-		auth = upstream + 7;
-	else if (strncasecmp(upstream, "https://", 8) == 0)
-		auth = upstream + 8;
-	else {
-		*ret_why = "upstream must be an http:// or https:// URL";
-		return -1;
-	}
-	path = auth + strcspn(auth, "/?#");
-	if (path == auth || *path == '?' || *path == '#' ||
-	    strlen(upstream) >= sizeof(r->origin)) {
-		*ret_why = "upstream must be scheme://host[:port][/base-path]";
-		return -1;
-	}
-	if (strpbrk(upstream, " \t\r\n") != NULL) {
-		*ret_why = "upstream URL contains whitespace";
-		return -1;
-	}
-	memcpy(r->origin, upstream, (size_t)(path - upstream));
-	snprintf(r->base, sizeof(r->base), "%s", path);
-	return 0;
-}
-
 /* Is [s, e) "." or "..", counting %2e and %2E as dots? */
 static bool
 route_is_dot_segment(const char *s, const char *e)
@@ -118,44 +78,73 @@ route_has_dot_segment(const char *path, size_t len)
 	return route_is_dot_segment(seg, end);
 }
 
+/* Is path under prefix, on a segment boundary? */
+static bool
+route_under(const char *path, const char *prefix, size_t len)
+{
+	return strncmp(path, prefix, len) == 0 &&
+	    (path[len] == '\0' || path[len] == '/' || path[len] == '?' || len == 0);
+}
+
+/* Does the Host field name this host (any port)? */
+static bool
+route_host_is(const char *field, const char *host)
+{
+	size_t len = strlen(host);
+
+	return field != NULL && strncasecmp(field, host, len) == 0 &&
+	    (field[len] == '\0' || field[len] == ':');
+}
+
 /*
- * Rewrite a request target for the upstream. Returns 0 with the new target
- * in ret_target, or the HTTP status to answer instead (404, 400, 414).
+ * The route for a request: the longest prefix wins, and of two routes with
+ * the same prefix the one that names the request's Host.
+ */
+const struct route *
+route_match(const struct config *cfg, const char *target, const char *host)
+{
+	const char *path = route_path(target);
+	const struct route *best = NULL, *r;
+	size_t i;
+
+	if (*path != '/')
+		return NULL;
+	for (i = 0; i < cfg->nroutes; i++) {
+		r = cfg->routes[i];
+		if (r->prefix == NULL || !route_under(path, r->prefix, r->prefix_len))
+			continue;
+		if (r->host != NULL && !route_host_is(host, r->host))
+			continue;
+		if (best == NULL || r->prefix_len > best->prefix_len ||
+		    (r->prefix_len == best->prefix_len && r->host != NULL))
+			best = r;
+	}
+	return best;
+}
+
+/*
+ * Rewrite a request target for one of the route's upstreams. Returns 0 with
+ * the new target in ret_target, or the status to answer instead (400, 414).
  */
 int
-route_rewrite(const struct route *r, const char *target, char *ret_target, size_t size,
-    const char **ret_why)
+route_rewrite(const struct route *r, size_t upstream, const char *target, char *ret_target,
+    size_t size, const char **ret_why)
 {
-	const char *path = route_path(target), *rest;
-	size_t pathlen, baselen = strlen(r->base);
+	const char *path = route_path(target), *rest, *base = r->upstreams[upstream].base;
+	size_t pathlen, baselen = strlen(base);
 	int n;
 
-	if (*path != '/' && *path != '?' && *path != '\0') {
-		*ret_why = "request target is not a path";
-		return 404;
-	}
-	if (*path != '/' && r->prefix_len > 0) {
-		*ret_why = "not under the proxied prefix";
-		return 404;
-	}
-	if (strncmp(path, r->prefix, r->prefix_len) != 0 ||
-	    (path[r->prefix_len] != '\0' && path[r->prefix_len] != '/' &&
-	     path[r->prefix_len] != '?')) {
-		*ret_why = "not under the proxied prefix";
-		return 404;
-	}
 	pathlen = strcspn(path, "?#");
 	if (route_has_dot_segment(path, pathlen)) {
 		*ret_why = "dot segment in path";
 		return 400;
 	}
-
-	rest = path + r->prefix_len;
+	rest = r->strip_prefix ? path + r->prefix_len : path;
 	/* Join like Go's singleJoiningSlash: exactly one slash between the two. */
-	if (baselen > 0 && r->base[baselen - 1] == '/' && *rest == '/')
+	if (baselen > 0 && base[baselen - 1] == '/' && *rest == '/')
 		rest++;
-	n = snprintf(ret_target, size, "%s%s%s", r->base,
-	    *rest == '/' || (baselen > 0 && r->base[baselen - 1] == '/') ? "" : "/", rest);
+	n = snprintf(ret_target, size, "%s%s%s", base,
+	    *rest == '/' || (baselen > 0 && base[baselen - 1] == '/') ? "" : "/", rest);
 	if (n < 0 || (size_t)n >= size) {
 		*ret_why = "rewritten target too long";
 		return 414;

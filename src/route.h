@@ -1,23 +1,17 @@
-/* route.h - matching a request to the route and rewriting its target */
+/* route.h - matching a request to a route and rewriting its target */
 #ifndef GFPROXY_ROUTE_H
 #define GFPROXY_ROUTE_H
 
 #include <stddef.h>
 
-#define ROUTE_MAX_URL      2048   /* bytes of an upstream URL */
-#define ROUTE_MAX_TARGET   (8 * 1024 + ROUTE_MAX_URL)  /* a rewritten target */
+#include "config.h"
 
-struct route {
-	char    prefix[ROUTE_MAX_URL];   /* without a trailing slash; "" matches all */
-	size_t  prefix_len;
-	char    origin[ROUTE_MAX_URL];   /* scheme://authority of the upstream */
-	char    base[ROUTE_MAX_URL];     /* the upstream's base path, may be "" */
-};
+#define ROUTE_MAX_TARGET   (16 * 1024)  /* bytes of a rewritten target */
 
-int  route_init(struct route *r, const char *prefix, const char *upstream,
-         const char **ret_why);
-int  route_rewrite(const struct route *r, const char *target, char *ret_target,
-         size_t size, const char **ret_why);
-const char *route_path(const char *target);
+const struct route *route_match(const struct config *cfg, const char *target,
+                        const char *host);
+int                 route_rewrite(const struct route *r, size_t upstream, const char *target,
+                        char *ret_target, size_t size, const char **ret_why);
+const char         *route_path(const char *target);
 
 #endif

@@ -145,16 +145,17 @@ tunnel_recv(CURL *curl, char *buf, size_t size)
 
 /* The request as the upstream gets it: the rewritten fields plus the upgrade. */
 static int
-tunnel_request_head(const struct http_request *req, const char *target, const char *peer,
+tunnel_request_head(const struct config *cfg, const struct route *r,
+    const struct http_request *req, const char *target, const char *peer,
     char *out, size_t size, size_t *ret_len)
 {
 	struct curl_slist *fields, *l;
 	const struct http_header *hd;
 	size_t len = 0, i, n;
 	bool trailers;
-	int r = -1, k;
+	int ret = -1, k;
 
-	if ((fields = upstream_request_fields(req, peer, &trailers)) == NULL)
+	if ((fields = upstream_request_fields(cfg, r, req, peer, &trailers)) == NULL)
 		return -1;
 	k = snprintf(out, size, "GET %s HTTP/1.1\r\n", target);
 	if (k < 0 || (size_t)k >= size)
@@ -180,12 +181,12 @@ tunnel_request_head(const struct http_request *req, const char *target, const ch
 			goto done;
 		len += (size_t)k;
 		*ret_len = len;
-		r = 0;
+		ret = 0;
 		break;
 	}
 done:
 	curl_slist_free_all(fields);
-	return r;
+	return ret;
 }
 
 /* Read and parse the upstream's response head, up to its blank line. */
@@ -315,10 +316,46 @@ tunnel_relay(CURL *curl, curl_socket_t ufd, struct conn *c, struct upstream_resu
 	free(buf);
 }
 
+/* Connect to the first upstream that answers: nothing has been sent yet. */
+static int
+tunnel_connect(struct upstream *u, const struct route *r, const struct http_request *req,
+    char *target, size_t size, struct upstream_result *res, curl_socket_t *ret_fd)
+{
+	const char *why;
+	CURLcode rc;
+	size_t i;
+	int status;
+
+	curl_easy_reset(u->curl);
+	curl_easy_setopt(u->curl, CURLOPT_CONNECT_ONLY, 1L);
+	curl_easy_setopt(u->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(u->curl, CURLOPT_CONNECTTIMEOUT_MS, r->connect_timeout_ms);
+	curl_easy_setopt(u->curl, CURLOPT_ERRORBUFFER, u->errbuf);
+	curl_easy_setopt(u->curl, CURLOPT_NOSIGNAL, 1L);
+	for (i = 0; i < r->nupstreams; i++) {
+		if ((status = upstream_point(u, r, i, req->target, target, size, &why)) != 0) {
+			res->status = status;
+			res->why = why;
+			res->client_fault = true;
+			return -1;
+		}
+		u->errbuf[0] = '\0';
+		res->tries++;
+		rc = curl_easy_perform(u->curl);
+		if (rc == CURLE_OK && curl_easy_getinfo(u->curl, CURLINFO_ACTIVESOCKET, ret_fd) ==
+		    CURLE_OK && *ret_fd != CURL_SOCKET_BAD)
+			return 0;
+		res->status = rc == CURLE_OPERATION_TIMEDOUT ? 504 : 502;
+		res->why = u->errbuf[0] != '\0' ? u->errbuf : curl_easy_strerror(rc);
+	}
+	return -1;
+}
+
 void
 tunnel_forward(struct upstream *u, struct http_server *h, const struct http_request *req,
-    const char *target, struct upstream_result *res)
+    const struct route *rt, struct upstream_result *res)
 {
+	static char target[ROUTE_MAX_TARGET];
 	struct tunnel_head *th = NULL;
 	char *out = NULL;
 	curl_socket_t ufd;
@@ -329,21 +366,8 @@ tunnel_forward(struct upstream *u, struct http_server *h, const struct http_requ
 	memset(res, 0, sizeof(*res));
 	res->forwarded = true;
 	res->status = 502;
-
-	curl_easy_reset(u->curl);
-	curl_easy_setopt(u->curl, CURLOPT_URL, u->origin);
-	curl_easy_setopt(u->curl, CURLOPT_CONNECT_ONLY, 1L);
-	curl_easy_setopt(u->curl, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(u->curl, CURLOPT_CONNECTTIMEOUT_MS, u->connect_timeout_ms);
-	curl_easy_setopt(u->curl, CURLOPT_ERRORBUFFER, u->errbuf);
-	curl_easy_setopt(u->curl, CURLOPT_NOSIGNAL, 1L);
-	u->errbuf[0] = '\0';
-	if (curl_easy_perform(u->curl) != CURLE_OK ||
-	    curl_easy_getinfo(u->curl, CURLINFO_ACTIVESOCKET, &ufd) != CURLE_OK ||
-	    ufd == CURL_SOCKET_BAD) {
-		res->why = u->errbuf[0] != '\0' ? u->errbuf : "cannot connect upstream";
+	if (tunnel_connect(u, rt, req, target, sizeof(target), res, &ufd) < 0)
 		goto fail;
-	}
 
 	if ((th = calloc(1, sizeof(*th))) == NULL ||
 	    (th->raw = malloc(UPSTREAM_MAX_RESPONSE_HEAD)) == NULL ||
@@ -352,8 +376,8 @@ tunnel_forward(struct upstream *u, struct http_server *h, const struct http_requ
 		res->why = "out of memory";
 		goto fail;
 	}
-	deadline = conn_now_usec() + (int64_t)u->timeout_ms * 1000;
-	if (tunnel_request_head(req, target, h->conn->peer_addr, out,
+	deadline = conn_now_usec() + (int64_t)rt->timeout_ms * 1000;
+	if (tunnel_request_head(u->cfg, rt, req, target, h->conn->peer_addr, out,
 	    UPSTREAM_MAX_RESPONSE_HEAD, &len) < 0 ||
 	    tunnel_send(u->curl, ufd, out, len, deadline) < 0) {
 		res->why = "cannot send the upgrade request";

@@ -24,6 +24,7 @@ struct transfer {
 	struct http_server         *h;
 	const struct http_request  *req;
 	struct upstream_result     *res;
+	const struct route         *route;
 
 	/* The response head being collected, a line at a time. */
 	char        head[UPSTREAM_MAX_RESPONSE_HEAD];
@@ -63,16 +64,11 @@ transfer_fail(struct transfer *t, int status, const char *why)
 }
 
 int
-upstream_init(struct upstream *u, const char *origin, long connect_timeout_ms,
-    long timeout_ms)
+upstream_init(struct upstream *u, const struct config *cfg)
 {
 	memset(u, 0, sizeof(*u));
-	u->origin = origin;
-	u->connect_timeout_ms = connect_timeout_ms;
-	u->timeout_ms = timeout_ms;
-	/* Plain HTTP needs none of libcurl's global set-up; TLS is set up on demand. */
-	if (curl_global_init(strncasecmp(origin, "https:", 6) == 0 ?
-	    CURL_GLOBAL_DEFAULT : CURL_GLOBAL_NOTHING) != CURLE_OK)
+	u->cfg = cfg;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return -1;
 	if ((u->curl = curl_easy_init()) == NULL)
 		return -1;
@@ -89,21 +85,34 @@ upstream_free(struct upstream *u)
 	curl_global_cleanup();
 }
 
+/* Is this field named by one of the route's remove or set rules? */
+static bool
+upstream_rule_replaces(const struct header_rule *rules, size_t n, const char *name, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (rules[i].op != HEADER_ADD && http_name_eq(name, len, rules[i].name))
+			return true;
+	return false;
+}
+
 /*
  * Request headers for the upstream. libcurl sends CURLOPT_HTTPHEADER
  * strings verbatim; they are safe because the http layer rejected CR, LF,
- * NUL and other control bytes in names and values.
+ * NUL and other control bytes in names and values, and the configuration
+ * did the same for its rules.
  */
 static bool
-upstream_skip_request_field(const struct http_request *req, const struct http_header *hd)
+upstream_skip_request_field(const struct route *r, const struct http_request *req,
+    const struct http_header *hd)
 {
 	size_t i;
 
 	if (http_is_hop_by_hop(hd->name, hd->name_len) ||
 	    http_name_eq(hd->name, hd->name_len, "Content-Length") ||
-	    http_name_eq(hd->name, hd->name_len, "X-Forwarded-For") ||
-	    http_name_eq(hd->name, hd->name_len, "X-Forwarded-Host") ||
-	    http_name_eq(hd->name, hd->name_len, "X-Forwarded-Proto"))
+	    (!r->preserve_host && http_name_eq(hd->name, hd->name_len, "Host")) ||
+	    upstream_rule_replaces(r->request_rules, r->nrequest_rules, hd->name, hd->name_len))
 		return true;
 	/* Fields the client named in Connection are hop-by-hop too. */
 	for (i = 0; i < req->nheaders; i++)
@@ -117,7 +126,7 @@ upstream_skip_request_field(const struct http_request *req, const struct http_he
 static int
 upstream_add(struct curl_slist **list, const char *fmt, const char *name, const char *value)
 {
-	char line[HTTP_MAX_HEADER_BYTES + 64];
+	char line[HTTP_MAX_HEADER_BYTES + 256];
 	struct curl_slist *l;
 	int n;
 
@@ -130,29 +139,114 @@ upstream_add(struct curl_slist **list, const char *fmt, const char *name, const 
 	return 0;
 }
 
+/* Append ", value" to a list being collected from repeated fields. */
+static int
+upstream_collect(char *buf, size_t size, const char *value)
+{
+	size_t len = strlen(buf);
+	int n;
+
+	n = snprintf(buf + len, size - len, "%s%s", len > 0 ? ", " : "", value);
+	return n < 0 || (size_t)n >= size - len ? -1 : 0;
+}
+
+/*
+ * X-Forwarded-*, Forwarded and Via. A client's own X-Forwarded-* and
+ * Forwarded are believed, and appended to, only when it is a trusted
+ * proxy; from anyone else they are replaced, so a client cannot choose the
+ * address the upstream sees.
+ */
+struct forwarding {
+	char    xff[HTTP_MAX_HEADER_BYTES];
+	char    forwarded[HTTP_MAX_HEADER_BYTES];
+	char    via[HTTP_MAX_HEADER_BYTES];
+	bool    xf_host;
+	bool    xf_proto;
+};
+
+static int
+upstream_forwarding_fields(struct curl_slist **list, const struct config *cfg,
+    const struct http_request *req, const char *peer, struct forwarding *fw)
+{
+	char node[HTTP_MAX_HEADER_BYTES + 128];
+
+	if (upstream_collect(fw->xff, sizeof(fw->xff), peer) < 0 ||
+	    upstream_add(list, "%s: %s", "X-Forwarded-For", fw->xff) < 0 ||
+	    (!fw->xf_host && req->host != NULL &&
+	     upstream_add(list, "%s: %s", "X-Forwarded-Host", req->host) < 0) ||
+	    (!fw->xf_proto && upstream_add(list, "%s: %s", "X-Forwarded-Proto", "http") < 0))
+		return -1;
+	if (cfg->forwarded) {
+		/* RFC 7239: an IPv6 node is bracketed and quoted; quote the host always. */
+		snprintf(node, sizeof(node), strchr(peer, ':') != NULL ?
+		    "for=\"[%s]\";proto=http" : "for=%s;proto=http", peer);
+		if (req->host != NULL && strpbrk(req->host, "\"\\") == NULL) {
+			size_t len = strlen(node);
+			snprintf(node + len, sizeof(node) - len, ";host=\"%s\"", req->host);
+		}
+		if (upstream_collect(fw->forwarded, sizeof(fw->forwarded), node) < 0 ||
+		    upstream_add(list, "%s: %s", "Forwarded", fw->forwarded) < 0)
+			return -1;
+	}
+	if (cfg->via) {
+		if (upstream_collect(fw->via, sizeof(fw->via),
+		    req->version >= 11 ? "1.1 gfproxy" : "1.0 gfproxy") < 0 ||
+		    upstream_add(list, "%s: %s", "Via", fw->via) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 struct curl_slist *
-upstream_request_fields(const struct http_request *req, const char *peer, bool *ret_trailers)
+upstream_request_fields(const struct config *cfg, const struct route *r,
+    const struct http_request *req, const char *peer, bool *ret_trailers)
 {
 	struct curl_slist *list = NULL;
 	const struct http_header *hd;
-	char xff[HTTP_MAX_HEADER_BYTES + 64];
-	size_t i, xlen = 0;
-	bool accept = false, expect = false, trailers = false;
-	int n;
+	struct forwarding *fw;
+	bool trusted = config_trusted(cfg, peer), accept = false, expect = false;
+	bool trailers = false;
+	size_t i;
 
+	/* Three header-sized buffers: too much for a callback's stack. */
+	if ((fw = calloc(1, sizeof(*fw))) == NULL)
+		return NULL;
 	for (i = 0; i < req->nheaders; i++) {
 		hd = &req->headers[i];
-		if (http_name_eq(hd->name, hd->name_len, "X-Forwarded-For")) {
-			n = snprintf(xff + xlen, sizeof(xff) - xlen, "%s, ", hd->value);
-			if (n < 0 || (size_t)n >= sizeof(xff) - xlen)
-				goto fail;
-			xlen += (size_t)n;
-		}
 		if (http_name_eq(hd->name, hd->name_len, "TE") &&
 		    http_list_has(hd->value, hd->value_len, "trailers", 8))
 			trailers = true;
-		if (upstream_skip_request_field(req, hd))
+		if (upstream_skip_request_field(r, req, hd))
 			continue;
+		if (http_name_eq(hd->name, hd->name_len, "X-Forwarded-For")) {
+			if (trusted && upstream_collect(fw->xff, sizeof(fw->xff), hd->value) < 0)
+				goto fail;
+			continue;
+		}
+		if (http_name_eq(hd->name, hd->name_len, "Forwarded")) {
+			if (trusted && upstream_collect(fw->forwarded, sizeof(fw->forwarded),
+			    hd->value) < 0)
+				goto fail;
+			if (trusted && !cfg->forwarded)
+				goto pass;
+			continue;
+		}
+		if (http_name_eq(hd->name, hd->name_len, "X-Forwarded-Host") ||
+		    http_name_eq(hd->name, hd->name_len, "X-Forwarded-Proto")) {
+			if (!trusted)
+				continue;
+			if (hd->name_len == strlen("X-Forwarded-Host"))
+				fw->xf_host = true;
+			else
+				fw->xf_proto = true;
+			goto pass;
+		}
+		if (cfg->via && http_name_eq(hd->name, hd->name_len, "Via")) {
+			if (upstream_collect(fw->via, sizeof(fw->via), hd->value) < 0)
+				goto fail;
+			continue;
+		}
+pass:
 		accept |= http_name_eq(hd->name, hd->name_len, "Accept");
 		expect |= http_name_eq(hd->name, hd->name_len, "Expect");
 		/* libcurl reads "Name:" as "remove Name"; "Name;" sends it empty. */
@@ -160,22 +254,28 @@ upstream_request_fields(const struct http_request *req, const char *peer, bool *
 		    hd->name, hd->value) < 0)
 			goto fail;
 	}
-	snprintf(xff + xlen, sizeof(xff) - xlen, "%s", peer);
-	if (upstream_add(&list, "%s: %s", "X-Forwarded-For", xff) < 0 ||
-	    (req->host != NULL &&
-	     upstream_add(&list, "%s: %s", "X-Forwarded-Host", req->host) < 0) ||
-	    upstream_add(&list, "%s: %s", "X-Forwarded-Proto", "http") < 0)
+	if (upstream_forwarding_fields(&list, cfg, req, peer, fw) < 0)
 		goto fail;
+	for (i = 0; i < r->nrequest_rules; i++) {
+		if (r->request_rules[i].op == HEADER_REMOVE)
+			continue;
+		if (upstream_add(&list, *r->request_rules[i].value != '\0' ? "%s: %s" : "%s;%s",
+		    r->request_rules[i].name, r->request_rules[i].value) < 0)
+			goto fail;
+		accept |= strcasecmp(r->request_rules[i].name, "Accept") == 0;
+	}
 	/* TE is hop-by-hop, but we relay trailers, so we may ask for them too. */
 	if (trailers && upstream_add(&list, "%s: %s", "TE", "trailers") < 0)
 		goto fail;
-	*ret_trailers = trailers;
 	/* Keep libcurl from adding what the client did not send. */
 	if ((!accept && upstream_add(&list, "%s:%s", "Accept", "") < 0) ||
 	    (!expect && upstream_add(&list, "%s:%s", "Expect", "") < 0))
 		goto fail;
+	free(fw);
+	*ret_trailers = trailers;
 	return list;
 fail:
+	free(fw);
 	curl_slist_free_all(list);
 	return NULL;
 }
@@ -286,7 +386,8 @@ upstream_skip_response_field(struct transfer *t, const char *line)
 	size_t i, nlen = strcspn(line, ":");
 	const char *v;
 
-	if (http_is_hop_by_hop(line, nlen))
+	if (http_is_hop_by_hop(line, nlen) ||
+	    upstream_rule_replaces(t->route->response_rules, t->route->nresponse_rules, line, nlen))
 		return true;
 	for (i = 0; i < t->nfields; i++) {
 		v = t->head + t->field_off[i];
@@ -362,6 +463,12 @@ upstream_send_head(struct transfer *t)
 		if (upstream_skip_response_field(t, line))
 			continue;
 		if (upstream_head_add(out, &len, "%s\r\n", line) < 0)
+			return transfer_fail(t, 502, "upstream response head too large");
+	}
+	for (i = 0; !interim && i < t->route->nresponse_rules; i++) {
+		const struct header_rule *rule = &t->route->response_rules[i];
+		if (rule->op != HEADER_REMOVE &&
+		    upstream_head_add(out, &len, "%s: %s\r\n", rule->name, rule->value) < 0)
 			return transfer_fail(t, 502, "upstream response head too large");
 	}
 	if (!interim && ((t->chunked_out &&
@@ -541,7 +648,7 @@ upstream_progress_cb(void *userdata, curl_off_t dltotal, curl_off_t dlnow,
 		t->last_progress = now;
 		return 0;
 	}
-	if (now - t->last_progress < (int64_t)t->up->timeout_ms * 1000)
+	if (now - t->last_progress < (int64_t)t->route->timeout_ms * 1000)
 		return 0;
 	transfer_fail(t, 504, t->head_sent ? "upstream stalled mid-response" :
 	    "no response from upstream in time");
@@ -586,20 +693,90 @@ upstream_error_status(CURLcode rc)
 	}
 }
 
+static bool
+upstream_idempotent(const struct http_request *req)
+{
+	static const char *const methods[] = { "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE" };
+	size_t i;
+
+	for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+		if (strcmp(req->method, methods[i]) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * May the request go to the next upstream? Always when this one could not
+ * be reached, since nothing was sent; after the request went out, only if
+ * sending it twice cannot matter: an idempotent method without a body, and
+ * no answer at all.
+ */
+static bool
+upstream_may_fail_over(struct transfer *t, CURLcode rc)
+{
+	long sent = 0;
+
+	if (t->head_sent || t->failed)
+		return false;
+	curl_easy_getinfo(t->up->curl, CURLINFO_REQUEST_SIZE, &sent);
+	if (sent == 0)
+		return rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
+		    rc == CURLE_OPERATION_TIMEDOUT;
+	return (rc == CURLE_GOT_NOTHING || rc == CURLE_SEND_ERROR || rc == CURLE_RECV_ERROR) &&
+	    upstream_idempotent(t->req) && !t->req->has_body;
+}
+
+/* Where upstream i of the route gets this request, for libcurl and the log. */
+int
+upstream_point(struct upstream *u, const struct route *r, size_t i, const char *target,
+    char *ret_target, size_t size, const char **ret_why)
+{
+	const struct upstream_def *d = &r->upstreams[i];
+	int status;
+
+	if ((status = route_rewrite(r, i, target, ret_target, size, ret_why)) != 0)
+		return status;
+	snprintf(u->url, sizeof(u->url), "%s%s", d->url, ret_target + strlen(d->base));
+	curl_easy_setopt(u->curl, CURLOPT_URL, d->origin);
+	curl_easy_setopt(u->curl, CURLOPT_REQUEST_TARGET, ret_target);
+	curl_easy_setopt(u->curl, CURLOPT_UNIX_SOCKET_PATH, d->unix_path);
+	curl_easy_setopt(u->curl, CURLOPT_CAINFO, d->kind == UPSTREAM_HTTPS ? r->ca_file : NULL);
+	return 0;
+}
+
+/* Forget a failed attempt, so the next upstream starts clean. */
+static void
+transfer_rewind(struct transfer *t)
+{
+	t->status = 0;
+	t->head_len = t->nfields = 0;
+	t->in_trailers = false;
+	t->staged_off = 0;
+	t->body_handed = 0;
+	t->last_progress = conn_now_usec();
+	t->last_dl = t->last_ul = -1;
+	t->up->errbuf[0] = '\0';
+}
+
 void
 upstream_forward(struct upstream *u, struct http_server *h, const struct http_request *req,
-    const char *target, struct upstream_result *res)
+    const struct route *r, struct upstream_result *res)
 {
+	static char target[ROUTE_MAX_TARGET];
 	struct transfer *t;
 	struct curl_slist *fields;
 	CURL *curl = u->curl;
-	CURLcode rc;
+	const char *why;
+	CURLcode rc = CURLE_OK;
+	size_t i;
+	int status;
 
 	memset(res, 0, sizeof(*res));
 	res->keep_alive = req->keep_alive;
 	/* The response head buffer is large: keep it off the stack. */
 	if ((t = calloc(1, sizeof(*t))) == NULL ||
-	    (fields = upstream_request_fields(req, h->conn->peer_addr, &t->want_trailers)) == NULL) {
+	    (fields = upstream_request_fields(u->cfg, r, req, h->conn->peer_addr,
+	    &t->want_trailers)) == NULL) {
 		free(t);
 		res->status = 500;
 		res->why = "out of memory";
@@ -611,18 +788,15 @@ upstream_forward(struct upstream *u, struct http_server *h, const struct http_re
 	t->h = h;
 	t->req = req;
 	t->res = res;
-	t->last_progress = conn_now_usec();
-	t->last_dl = t->last_ul = -1;
+	t->route = r;
 
 	curl_easy_reset(curl);
-	curl_easy_setopt(curl, CURLOPT_URL, u->origin);
-	curl_easy_setopt(curl, CURLOPT_REQUEST_TARGET, target);
 	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(curl, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
 	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, fields);
 	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, u->errbuf);
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, u->connect_timeout_ms);
+	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, r->connect_timeout_ms);
 	curl_easy_setopt(curl, CURLOPT_HTTP_CONTENT_DECODING, 0L);
 	curl_easy_setopt(curl, CURLOPT_BUFFERSIZE, (long)UPSTREAM_BUFFER_SIZE);
 	curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, upstream_header_cb);
@@ -634,12 +808,24 @@ upstream_forward(struct upstream *u, struct http_server *h, const struct http_re
 	curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
 	upstream_set_method(curl, req, t);
 
-	u->errbuf[0] = '\0';
+	transfer_rewind(t);
 	if (upstream_stage_body(t) < 0)
 		rc = CURLE_ABORTED_BY_CALLBACK;
-	else {
+	for (i = 0; !t->failed && i < r->nupstreams; i++) {
+		if (i > 0 && !upstream_may_fail_over(t, rc))
+			break;
+		transfer_rewind(t);
+		if ((status = upstream_point(u, r, i, req->target, target, sizeof(target), &why)) != 0) {
+			res->client_fault = status < 500;
+			transfer_fail(t, status, why);
+			rc = CURLE_ABORTED_BY_CALLBACK;
+			break;
+		}
 		res->forwarded = true;
+		res->tries++;
 		rc = curl_easy_perform(curl);
+		if (rc == CURLE_OK)
+			break;
 	}
 	curl_slist_free_all(fields);
 

@@ -7,22 +7,21 @@
 
 #include <curl/curl.h>
 
+#include "config.h"
 #include "http.h"
+#include "route.h"
 
 #define UPSTREAM_MAX_RESPONSE_HEAD   (64 * 1024)  /* bytes; a larger head is a 502 */
 #define UPSTREAM_MAX_RESPONSE_FIELDS 200          /* fields; more is a 502 */
 #define UPSTREAM_BUFFER_SIZE         (64 * 1024)  /* libcurl's download buffer */
 #define UPSTREAM_STAGE_SIZE          (64 * 1024)  /* body checked before going upstream */
 #define UPSTREAM_EXPECT_WAIT_MS      1000         /* wait for 100 Continue, then send */
-#define UPSTREAM_CONNECT_TIMEOUT_MS  5000         /* default, --connect-timeout */
-#define UPSTREAM_TIMEOUT_MS          30000        /* default, --timeout */
 
 struct upstream {
-	CURL        *curl;          /* one handle: its connection is reused */
-	const char  *origin;        /* scheme://authority */
-	long         connect_timeout_ms;
-	long         timeout_ms;    /* for the response head, then between reads */
-	char         errbuf[CURL_ERROR_SIZE];
+	CURL                *curl;  /* one handle: its connections are reused */
+	const struct config *cfg;
+	char                 errbuf[CURL_ERROR_SIZE];
+	char                 url[ROUTE_MAX_TARGET + 512];  /* the last one asked, for the log */
 };
 
 /* What happened to one request, for the log line. */
@@ -35,15 +34,17 @@ struct upstream_result {
 	bool         truncated;     /* the client got a head but not all the body */
 	bool         client_fault;  /* the status is the client's doing */
 	bool         forwarded;     /* the upstream was asked */
+	unsigned     tries;         /* upstreams asked, counting failovers */
 };
 
-int   upstream_init(struct upstream *u, const char *origin, long connect_timeout_ms,
-          long timeout_ms);
+int   upstream_init(struct upstream *u, const struct config *cfg);
 void  upstream_free(struct upstream *u);
-struct curl_slist *upstream_request_fields(const struct http_request *req, const char *peer,
-          bool *ret_trailers);
+struct curl_slist *upstream_request_fields(const struct config *cfg, const struct route *r,
+          const struct http_request *req, const char *peer, bool *ret_trailers);
+int   upstream_point(struct upstream *u, const struct route *r, size_t i, const char *target,
+          char *ret_target, size_t size, const char **ret_why);
 void  upstream_forward(struct upstream *u, struct http_server *h,
-          const struct http_request *req, const char *target,
+          const struct http_request *req, const struct route *r,
           struct upstream_result *res);
 
 #endif

@@ -1,0 +1,99 @@
+/* config.h - gfproxy.conf: routes, upstreams, header rules, trust */
+#ifndef GFPROXY_CONFIG_H
+#define GFPROXY_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_DEFAULT_PATH     "/etc/gfproxy/gfproxy.conf"
+#define CONFIG_MAX_LINE         199   /* bytes per line: libinih's line buffer */
+#define CONFIG_MAX_ROUTES       256
+#define CONFIG_MAX_UPSTREAMS    8     /* per route, tried in order */
+#define CONFIG_MAX_RULES        16    /* header rules per route and direction */
+#define CONFIG_MAX_TRUSTED      32    /* trusted-proxies entries */
+#define CONFIG_MAX_ERRORS       32    /* reported per file */
+#define CONFIG_MAX_TIMEOUT_MS   (24 * 3600 * 1000L)
+
+#define CONFIG_DEFAULT_PREFIX   "/proxy"
+#define CONFIG_DEFAULT_UPSTREAM "http://127.0.0.1:8198"
+
+enum upstream_kind { UPSTREAM_HTTP, UPSTREAM_HTTPS, UPSTREAM_UNIX };
+
+struct upstream_def {
+	enum upstream_kind  kind;
+	char               *url;        /* as written, for the log */
+	char               *origin;     /* scheme://authority given to libcurl */
+	char               *base;       /* base path, may be "" */
+	char               *unix_path;  /* for unix: upstreams */
+};
+
+enum header_op { HEADER_ADD, HEADER_SET, HEADER_REMOVE };
+
+struct header_rule {
+	enum header_op  op;
+	char           *name;
+	char           *value;          /* NULL for remove */
+};
+
+struct route {
+	char                *name;
+	char                *prefix;    /* without a trailing slash; "" is "/" */
+	size_t               prefix_len;
+	char                *host;      /* match on Host too, or NULL */
+	bool                 strip_prefix;
+	bool                 preserve_host;
+	struct upstream_def  upstreams[CONFIG_MAX_UPSTREAMS];
+	size_t               nupstreams;
+	long                 connect_timeout_ms;
+	long                 timeout_ms;
+	uint64_t             max_body;
+	char                *ca_file;
+	struct header_rule   request_rules[CONFIG_MAX_RULES];
+	size_t               nrequest_rules;
+	struct header_rule   response_rules[CONFIG_MAX_RULES];
+	size_t               nresponse_rules;
+	unsigned             line;      /* where its section starts */
+};
+
+struct cidr {
+	int             family;         /* AF_INET or AF_INET6 */
+	unsigned char   addr[16];
+	unsigned        bits;
+};
+
+struct config {
+	const char      *path;          /* NULL: built-in defaults */
+	struct route    *routes[CONFIG_MAX_ROUTES];
+	size_t           nroutes;
+	long             connect_timeout_ms;
+	long             timeout_ms;
+	uint64_t         max_body;
+	struct cidr      trusted[CONFIG_MAX_TRUSTED];
+	size_t           ntrusted;
+	bool             forwarded;     /* emit RFC 7239 Forwarded */
+	bool             via;           /* emit Via */
+	/* "FILE:LINE: message" for each problem found. */
+	char             errors[CONFIG_MAX_ERRORS][CONFIG_MAX_LINE + 128];
+	size_t           nerrors;
+};
+
+/* Command-line settings that override the file; 0 or NULL when not given. */
+struct config_overrides {
+	const char  *upstream;
+	const char  *prefix;
+	long         connect_timeout_ms;
+	long         timeout_ms;
+	uint64_t     max_body;
+};
+
+int          config_load(struct config *cfg, const char *path, bool must_exist,
+                 const struct config_overrides *o);
+void         config_free(struct config *cfg);
+bool         config_trusted(const struct config *cfg, const char *addr);
+long         config_parse_ms(const char *s);
+uint64_t     config_parse_size(const char *s);
+int          config_parse_upstream(struct upstream_def *u, const char *url,
+                 const char **ret_why);
+
+#endif
