@@ -10,11 +10,13 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include "upstream.h"
 
@@ -42,6 +44,7 @@ struct transfer {
 	bool        failed;         /* aborted on purpose: fail_status, res->why */
 	int         fail_status;
 	int64_t     last_progress;  /* for the upstream idle timeout */
+	int64_t     last_liveness;  /* when the client was last checked */
 	curl_off_t  last_dl, last_ul;
 	uint64_t    body_handed;    /* request body bytes given to libcurl */
 	/* The body the client had already sent, checked before going upstream. */
@@ -630,6 +633,26 @@ upstream_write_cb(char *buf, size_t size, size_t nmemb, void *userdata)
 }
 
 /*
+ * Has the client closed its connection while we wait on the upstream? Then
+ * nobody wants the answer, and the upstream request is aborted, as nginx
+ * does. Only once the request has been read whole: before that, the read
+ * callback sees the end of the connection itself.
+ */
+static bool
+upstream_client_gone(const struct transfer *t)
+{
+	struct pollfd pfd = { .fd = t->h->conn->fd, .events = POLLRDHUP };
+	char byte;
+
+	if (!t->h->body_done || conn_pending(t->h->conn) > 0 || poll(&pfd, 1, 0) <= 0)
+		return false;
+	if (pfd.revents & (POLLHUP | POLLERR))
+		return true;
+	/* Shut for writing: gone, unless pipelined bytes are still to be read. */
+	return (pfd.revents & POLLRDHUP) && recv(t->h->conn->fd, &byte, 1, MSG_PEEK) == 0;
+}
+
+/*
  * libcurl has no HTTP timeout that suits streaming: the whole-transfer
  * timeout would cut a long download. Instead, abort when the upstream has
  * neither taken nor given a byte for timeout_ms: before the head that is a
@@ -642,6 +665,13 @@ upstream_progress_cb(void *userdata, curl_off_t dltotal, curl_off_t dlnow,
 	struct transfer *t = userdata;
 	int64_t now = conn_now_usec();
 
+	if (now - t->last_liveness >= UPSTREAM_LIVENESS_INTERVAL_MS * 1000LL) {
+		t->last_liveness = now;
+		if (upstream_client_gone(t)) {
+			transfer_fail(t, 499, "client went away");
+			return 1;
+		}
+	}
 	if (dlnow != t->last_dl || ulnow != t->last_ul) {
 		t->last_dl = dlnow;
 		t->last_ul = ulnow;

@@ -16,6 +16,7 @@
 #define UPSTREAM_BUFFER_SIZE         (64 * 1024)  /* libcurl's download buffer */
 #define UPSTREAM_STAGE_SIZE          (64 * 1024)  /* body checked before going upstream */
 #define UPSTREAM_EXPECT_WAIT_MS      1000         /* wait for 100 Continue, then send */
+#define UPSTREAM_LIVENESS_INTERVAL_MS 200         /* how often a waiting client is checked */
 
 struct upstream {
 	CURL                *curl;  /* one handle: its connections are reused */
