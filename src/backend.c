@@ -9,9 +9,13 @@
  * either framing, answers any status, waits, streams events, and breaks off
  * a response on purpose.
  *
- * Request bodies are always read (and so kept in step with pipelining) but
- * never held whole: they stream through one buffer, into a digest when the
- * endpoint reports one.
+ * Request bodies are read before the endpoint runs (and so kept in step with
+ * pipelining) but never held whole: they stream through one buffer, into a
+ * digest when the endpoint reports one. The two endpoints that must decide
+ * before the body, /continue and /ws, read it themselves or refuse it.
+ *
+ * /ws switches the connection to WebSocket (RFC 6455) for good: once it has
+ * answered 101, no HTTP request is read again.
  */
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -49,6 +53,12 @@
 #define BACKEND_LINGER_MS       2000          /* draining a client after our last reply */
 #define BACKEND_MAX_HEAD        512           /* bytes of a response head */
 #define BACKEND_SMALL_BODY      128           /* bytes of a fixed or formatted body */
+#define BACKEND_EARLY_HINTS_MS  100           /* /early-hints: from the 103 to the 200 */
+/* WebSocket (RFC 6455) limits. */
+#define BACKEND_WS_MAX_FRAME    ((uint64_t)16 << 20)  /* 16 MiB of payload; 1009 beyond */
+#define BACKEND_WS_MAX_CONTROL  125           /* bytes of a control frame's payload */
+#define BACKEND_WS_MAX_HEADER   14            /* bytes of a frame header, mask included */
+#define BACKEND_WS_TIMEOUT_MS   HTTP_IDLE_TIMEOUT_MS  /* longest silence from the client */
 /* Every string of a request lives in its arena; the echo adds a prefix per line. */
 #define BACKEND_ECHO_MAX        (sizeof(((struct http_request *)0)->arena) + \
                                  (HTTP_MAX_HEADERS + HTTP_MAX_TRAILERS) * \
@@ -58,6 +68,43 @@
 #define BACKEND_TYPE_SSE        "text/event-stream"
 #define BACKEND_BODY_USER       "user info from server backend"
 #define BACKEND_BODY_DEFAULT    "response from server backend"
+#define BACKEND_BODY_TRAILERS   "hello"
+#define BACKEND_BODY_HINTS      "early hints sent"
+#define BACKEND_BODY_COOKIES    "cookies"
+
+#define BACKEND_TRAILER_FIELDS  "X-Checksum, X-Trailer-Two"
+#define BACKEND_TRAILER_MD5     "5d41402abc4b2a76b9719d911017c592"  /* of the body */
+#define BACKEND_TRAILERS        "X-Checksum: " BACKEND_TRAILER_MD5 "\r\n" \
+                                "X-Trailer-Two: 2\r\n"
+#define BACKEND_HINTS_LINK      "</style.css>; rel=preload"
+#define BACKEND_COOKIE_FIELDS   "Set-Cookie: a=1\r\n" \
+                                "Set-Cookie: b=2\r\n" \
+                                "Set-Cookie: c=3\r\n" \
+                                "X-Order: 1\r\n" \
+                                "X-Order: 2\r\n"
+
+/* RFC 6455 1.3: appended to Sec-WebSocket-Key before hashing it for Sec-WebSocket-Accept. */
+#define BACKEND_WS_GUID         "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+#define BACKEND_WS_KEY_LEN      24            /* base64 of the 16-byte nonce */
+
+/* RFC 6455 5.2 and 7.4.1 */
+enum backend_ws_opcode {
+	BACKEND_WS_CONTINUATION = 0x0,
+	BACKEND_WS_TEXT         = 0x1,
+	BACKEND_WS_BINARY       = 0x2,
+	BACKEND_WS_CLOSE        = 0x8,
+	BACKEND_WS_PING         = 0x9,
+	BACKEND_WS_PONG         = 0xa,
+};
+
+enum backend_ws_status {
+	BACKEND_WS_NORMAL       = 1000,
+	BACKEND_WS_GOING_AWAY   = 1001,
+	BACKEND_WS_PROTOCOL     = 1002,
+	BACKEND_WS_INVALID_DATA = 1007,
+	BACKEND_WS_TOO_BIG      = 1009,
+	BACKEND_WS_INTERNAL     = 1011,
+};
 
 /* One connection's state; there is only ever one per process. */
 struct backend {
@@ -71,6 +118,7 @@ struct backend {
 	bool                 chunked;       /* chunked framing, else length or close */
 	bool                 no_body;       /* HEAD, 204, 304: head only */
 	int                  status;
+	const char          *fields;        /* more header lines, each ending in CRLF, or NULL */
 	uint64_t             sent;          /* body bytes written, for the log */
 	char                 head[BACKEND_MAX_HEAD];
 	size_t               head_len;      /* not yet written: goes with the body */
@@ -88,10 +136,16 @@ enum backend_match {
 	BACKEND_ARG,            /* the prefix, then one argument */
 };
 
+enum backend_body {
+	BACKEND_READ,           /* read before the handler runs */
+	BACKEND_DIGEST,         /* read and hashed before the handler runs */
+	BACKEND_OWN,            /* the handler reads it, refuses it, or takes the connection */
+};
+
 struct backend_endpoint {
 	const char          *path;
 	enum backend_match   match;
-	bool                 digest;        /* hash the request body for the handler */
+	enum backend_body    body;
 	int                (*serve)(struct backend *, const char *arg, size_t arg_len);
 };
 
@@ -103,16 +157,26 @@ static int backend_delay(struct backend *, const char *, size_t);
 static int backend_sse(struct backend *, const char *, size_t);
 static int backend_upload(struct backend *, const char *, size_t);
 static int backend_close(struct backend *, const char *, size_t);
+static int backend_ws(struct backend *, const char *, size_t);
+static int backend_trailers(struct backend *, const char *, size_t);
+static int backend_early_hints(struct backend *, const char *, size_t);
+static int backend_cookies(struct backend *, const char *, size_t);
+static int backend_continue(struct backend *, const char *, size_t);
 
 static const struct backend_endpoint backend_endpoints[] = {
-	{ "/echo",    BACKEND_EXACT, true,  backend_echo },
-	{ "/bytes/",  BACKEND_ARG,   false, backend_bytes },
-	{ "/stream/", BACKEND_ARG,   false, backend_stream },
-	{ "/status/", BACKEND_ARG,   false, backend_status },
-	{ "/delay/",  BACKEND_ARG,   false, backend_delay },
-	{ "/sse",     BACKEND_EXACT, false, backend_sse },
-	{ "/upload",  BACKEND_EXACT, true,  backend_upload },
-	{ "/close",   BACKEND_EXACT, false, backend_close },
+	{ "/echo",        BACKEND_EXACT, BACKEND_DIGEST, backend_echo },
+	{ "/bytes/",      BACKEND_ARG,   BACKEND_READ,   backend_bytes },
+	{ "/stream/",     BACKEND_ARG,   BACKEND_READ,   backend_stream },
+	{ "/status/",     BACKEND_ARG,   BACKEND_READ,   backend_status },
+	{ "/delay/",      BACKEND_ARG,   BACKEND_READ,   backend_delay },
+	{ "/sse",         BACKEND_EXACT, BACKEND_READ,   backend_sse },
+	{ "/upload",      BACKEND_EXACT, BACKEND_DIGEST, backend_upload },
+	{ "/close",       BACKEND_EXACT, BACKEND_READ,   backend_close },
+	{ "/ws",          BACKEND_EXACT, BACKEND_OWN,    backend_ws },
+	{ "/trailers",    BACKEND_EXACT, BACKEND_READ,   backend_trailers },
+	{ "/early-hints", BACKEND_EXACT, BACKEND_READ,   backend_early_hints },
+	{ "/cookies",     BACKEND_EXACT, BACKEND_READ,   backend_cookies },
+	{ "/continue",    BACKEND_EXACT, BACKEND_OWN,    backend_continue },
 };
 
 static void
@@ -142,6 +206,29 @@ backend_usage(FILE *f)
 	    "                  one every %d ms\n"
 	    "    /upload       \"length: N\\nsha256: HEX\\n\" of the decoded request body\n"
 	    "    /close        announces %d body bytes, sends %d, then closes\n"
+	    "    /ws           a WebSocket (RFC 6455, version 13) echo server: each text or\n"
+	    "                  binary frame comes back unmasked with the same opcode and FIN\n"
+	    "                  bit, ping is answered pong, close is echoed and ends the\n"
+	    "                  connection, as does the client's EOF once everything before it\n"
+	    "                  is echoed; payloads up to %d MiB a frame (1009 beyond), 1002\n"
+	    "                  on a protocol error, 1007 on a text message not UTF-8, %d s\n"
+	    "                  of silence ends it (1001). Without Upgrade: 426; a bad\n"
+	    "                  handshake (not GET over HTTP/1.1, no \"Connection: upgrade\",\n"
+	    "                  Upgrade without websocket, version other than 13, a key that\n"
+	    "                  is not base64 of 16 bytes, a body): 400 and close\n"
+	    "    /trailers     chunked \"" BACKEND_BODY_TRAILERS "\", announced with \"Trailer:\n"
+	    "                  " BACKEND_TRAILER_FIELDS "\", then the trailers \"X-Checksum:\n"
+	    "                  " BACKEND_TRAILER_MD5 "\" (MD5 of the body) and\n"
+	    "                  \"X-Trailer-Two: 2\"; to HTTP/1.0 the body alone, until close\n"
+	    "    /early-hints  \"103 Early Hints\" with \"Link: " BACKEND_HINTS_LINK "\"\n"
+	    "                  (not to HTTP/1.0), %d ms later 200 \"" BACKEND_BODY_HINTS "\"\n"
+	    "    /cookies      200 \"" BACKEND_BODY_COOKIES "\" with the fields \"Set-Cookie: a=1\",\n"
+	    "                  \"Set-Cookie: b=2\", \"Set-Cookie: c=3\", \"X-Order: 1\" and\n"
+	    "                  \"X-Order: 2\", in that order and each on its own line\n"
+	    "    /continue     as /upload, after \"100 Continue\" if the request expects it\n"
+	    "    /continue?reject\n"
+	    "                  403 at once, without reading the body or sending 100\n"
+	    "                  Continue, then closes\n"
 	    "                  N up to 2^50; a malformed N, CODE or MS is answered 400, and\n"
 	    "                  any other path gets the default answers\n"
 	    "  -h, --help          show this help\n"
@@ -150,7 +237,9 @@ backend_usage(FILE *f)
 	    "Exit status: 0 after serving, %d bad usage, %d no connected stream socket on\n"
 	    "fd 3 or stdin, %d a system call failed before serving.\n",
 	    BACKEND_MAX_DELAY_MS, BACKEND_SSE_EVENTS, BACKEND_SSE_INTERVAL_MS,
-	    BACKEND_CLOSE_PROMISED, BACKEND_CLOSE_SENT, EXIT_USAGE, EXIT_NOCONN, EXIT_OSERR);
+	    BACKEND_CLOSE_PROMISED, BACKEND_CLOSE_SENT, (int)(BACKEND_WS_MAX_FRAME >> 20),
+	    BACKEND_WS_TIMEOUT_MS / 1000, BACKEND_EARLY_HINTS_MS, EXIT_USAGE, EXIT_NOCONN,
+	    EXIT_OSERR);
 }
 
 /* The deterministic body of /bytes and /stream: byte i is (i * 31 + 7) & 0xff. */
@@ -245,10 +334,11 @@ backend_head(struct backend *b, int status, const char *type, int64_t length)
 	    "HTTP/1.1 %d %s\r\n"
 	    "Date: %s\r\n"
 	    "%s%s%s%s"
-	    "%s"
+	    "%s%s"
 	    "\r\n", status, http_reason(status), date,
 	    type != NULL ? "Content-Type: " : "", type != NULL ? type : "",
-	    type != NULL ? "\r\n" : "", framing, connection);
+	    type != NULL ? "\r\n" : "", framing, connection,
+	    b->fields != NULL ? b->fields : "");
 	if (n < 0 || (size_t)n >= sizeof(b->head))
 		return -ENOBUFS;
 	b->head_len = (size_t)n;
@@ -289,17 +379,28 @@ backend_flush(struct backend *b)
 	return backend_body(b, NULL, 0);
 }
 
+/* End the body; trailers, CRLF-terminated lines, go only where the framing has room. */
 static int
-backend_body_end(struct backend *b)
+backend_body_end_trailers(struct backend *b, const char *trailers)
 {
-	static const char last[] = "0\r\n\r\n";
+	struct iovec iov[3] = {
+		{ "0\r\n", 3 },
+		{ (void *)trailers, strlen(trailers) },
+		{ "\r\n", 2 },
+	};
 	int r;
 
 	if ((r = backend_flush(b)) < 0)
 		return r;
 	if (!b->chunked)
 		return 0;
-	return conn_write(&b->conn, last, sizeof(last) - 1);
+	return conn_writev(&b->conn, iov, 3);
+}
+
+static int
+backend_body_end(struct backend *b)
+{
+	return backend_body_end_trailers(b, "");
 }
 
 /* A complete response with a body known in advance. */
@@ -541,8 +642,19 @@ backend_path(const char *target, const char **ret_path, size_t *ret_len)
 	*ret_len = strcspn(p, "?#");
 }
 
+/* Answer a request whose body could not be read; the connection must close. */
+static int
+backend_read_body_fail(struct backend *b, int status, const char *why)
+{
+	b->status = status;
+	b->keep_alive = false;
+	(void)http_error(&b->conn, status, why);
+	return -EPROTO;
+}
+
 /*
- * Read the whole request body, hashing it when asked. On failure the request
+ * Read the whole request body, hashing it when asked; a 100 Continue the
+ * request expects goes out first (http_read_body). On failure the request
  * has been answered with its own status and the connection must close.
  */
 static int
@@ -556,21 +668,17 @@ backend_read_body(struct backend *b, bool digest)
 	b->body_len = 0;
 	b->body_sha256[0] = '\0';
 	if (digest && !EVP_DigestInit_ex(b->md, EVP_sha256(), NULL))
-		return -EIO;
+		return backend_read_body_fail(b, 500, "cannot digest the body");
 	while ((n = http_read_body(&b->http, b->buf, sizeof(b->buf))) > 0) {
 		b->body_len += (uint64_t)n;
 		if (digest && !EVP_DigestUpdate(b->md, b->buf, (size_t)n))
-			return -EIO;
+			return backend_read_body_fail(b, 500, "cannot digest the body");
 	}
-	if (n < 0) {
-		b->status = b->http.status;
-		b->keep_alive = false;
-		(void)http_error(&b->conn, b->http.status, b->http.why);
-		return -EPROTO;
-	}
+	if (n < 0)
+		return backend_read_body_fail(b, b->http.status, b->http.why);
 	if (digest) {
 		if (!EVP_DigestFinal_ex(b->md, md, &mdlen) || mdlen * 2 >= sizeof(b->body_sha256))
-			return -EIO;
+			return backend_read_body_fail(b, 500, "cannot digest the body");
 		for (i = 0; i < mdlen; i++) {
 			b->body_sha256[2 * i] = hex[md[i] >> 4];
 			b->body_sha256[2 * i + 1] = hex[md[i] & 0xf];
@@ -578,6 +686,492 @@ backend_read_body(struct backend *b, bool digest)
 		b->body_sha256[2 * mdlen] = '\0';
 	}
 	return 0;
+}
+
+static int
+backend_trailers(struct backend *b, const char *arg, size_t arg_len)
+{
+	int r;
+
+	/* HTTP/1.0 has no chunked coding, so no trailers to announce. */
+	if (b->req.version >= 11)
+		b->fields = "Trailer: " BACKEND_TRAILER_FIELDS "\r\n";
+	if ((r = backend_head(b, 200, BACKEND_TYPE_TEXT, -1)) < 0 ||
+	    (r = backend_body(b, BACKEND_BODY_TRAILERS, sizeof(BACKEND_BODY_TRAILERS) - 1)) < 0)
+		return r;
+	return backend_body_end_trailers(b, BACKEND_TRAILERS);
+}
+
+static int
+backend_early_hints(struct backend *b, const char *arg, size_t arg_len)
+{
+	static const char hints[] = "HTTP/1.1 103 Early Hints\r\n"
+	    "Link: " BACKEND_HINTS_LINK "\r\n"
+	    "\r\n";
+	int r;
+
+	/* RFC 9110 15.2: no 1xx to an HTTP/1.0 client. */
+	if (b->req.version >= 11) {
+		if ((r = conn_write(&b->conn, hints, sizeof(hints) - 1)) < 0)
+			return r;
+		backend_sleep_ms(BACKEND_EARLY_HINTS_MS);
+	}
+	return backend_reply(b, 200, BACKEND_TYPE_TEXT, BACKEND_BODY_HINTS,
+	    sizeof(BACKEND_BODY_HINTS) - 1);
+}
+
+static int
+backend_cookies(struct backend *b, const char *arg, size_t arg_len)
+{
+	b->fields = BACKEND_COOKIE_FIELDS;
+	return backend_reply(b, 200, BACKEND_TYPE_TEXT, BACKEND_BODY_COOKIES,
+	    sizeof(BACKEND_BODY_COOKIES) - 1);
+}
+
+/* The query of a target, without its '?', up to any fragment; empty if none. */
+static void
+backend_query(const char *target, const char **ret_query, size_t *ret_len)
+{
+	const char *q = target + strcspn(target, "?#");
+
+	if (*q != '?') {
+		*ret_query = "";
+		*ret_len = 0;
+		return;
+	}
+	*ret_query = q + 1;
+	*ret_len = strcspn(q + 1, "#");
+}
+
+static int
+backend_continue(struct backend *b, const char *arg, size_t arg_len)
+{
+	const char *query;
+	size_t query_len;
+	int r;
+
+	backend_query(b->req.target, &query, &query_len);
+	if (query_len == strlen("reject") && memcmp(query, "reject", query_len) == 0) {
+		/*
+		 * Refuse the upload before its body: no 100 Continue, and with
+		 * the body unread the connection cannot carry another request.
+		 */
+		b->keep_alive = false;
+		return backend_replyf(b, 403, "upload refused\n");
+	}
+	/* Sends the 100 Continue the request expects before reading. */
+	if ((r = backend_read_body(b, true)) < 0)
+		return r;
+	return backend_upload(b, arg, arg_len);
+}
+
+/*
+ * WebSocket (RFC 6455). After the 101 the connection carries frames both
+ * ways until a close frame, a protocol error, the client's EOF or silence.
+ * Each data frame is echoed as one frame, with the opcode and FIN bit it
+ * came with, so a fragmented message comes back fragmented the same way and
+ * nothing larger than one frame is ever held.
+ */
+struct backend_ws {
+	unsigned char       *data;          /* payload of the current frame */
+	size_t               size;          /* bytes allocated at data */
+	int                  message;       /* opcode of the unfinished message, or -1 */
+	/* UTF-8 validation of a text message, carried across its frames. */
+	unsigned int         utf8_need;     /* continuation bytes still to come */
+	unsigned char        utf8_lo;       /* range of the next continuation byte */
+	unsigned char        utf8_hi;
+	/* Why the session ends with a close frame of our own. */
+	int                  fail_code;
+	const char          *fail_why;
+};
+
+struct backend_ws_frame {
+	bool                 fin;
+	int                  opcode;
+	uint64_t             len;
+};
+
+static int
+backend_ws_fail(struct backend_ws *ws, int code, const char *why)
+{
+	ws->fail_code = code;
+	ws->fail_why = why;
+	return -EPROTO;
+}
+
+/* Feed bytes to the UTF-8 validator (RFC 3629: no overlongs, surrogates or > U+10FFFF). */
+static bool
+backend_ws_utf8(struct backend_ws *ws, const unsigned char *p, uint64_t len)
+{
+	uint64_t i;
+	unsigned char ch;
+
+	for (i = 0; i < len; i++) {
+		ch = p[i];
+		if (ws->utf8_need > 0) {
+			if (ch < ws->utf8_lo || ch > ws->utf8_hi)
+				return false;
+			ws->utf8_need--;
+			ws->utf8_lo = 0x80;
+			ws->utf8_hi = 0xbf;
+			continue;
+		}
+		ws->utf8_lo = 0x80;
+		ws->utf8_hi = 0xbf;
+		if (ch < 0x80)
+			continue;
+		else if (ch >= 0xc2 && ch <= 0xdf)
+			ws->utf8_need = 1;
+		else if (ch >= 0xe0 && ch <= 0xef) {
+			ws->utf8_need = 2;
+			if (ch == 0xe0)
+				ws->utf8_lo = 0xa0;     /* overlong */
+			else if (ch == 0xed)
+				ws->utf8_hi = 0x9f;     /* surrogates */
+		} else if (ch >= 0xf0 && ch <= 0xf4) {
+			ws->utf8_need = 3;
+			if (ch == 0xf0)
+				ws->utf8_lo = 0x90;     /* overlong */
+			else if (ch == 0xf4)
+				ws->utf8_hi = 0x8f;     /* beyond U+10FFFF */
+		} else
+			return false;
+	}
+	return true;
+}
+
+/* Wait until n bytes of the stream are buffered; -ENODATA at the client's EOF. */
+static int
+backend_ws_need(struct backend *b, size_t n)
+{
+	ssize_t r;
+
+	while (conn_pending(&b->conn) < n) {
+		r = conn_fill(&b->conn, conn_now_usec() + BACKEND_WS_TIMEOUT_MS * 1000LL);
+		if (r == 0)
+			return -ENODATA;
+		if (r < 0)
+			return (int)r;
+	}
+	return 0;
+}
+
+/*
+ * Read one frame: header, then its payload unmasked into ws->data. Returns 0,
+ * -ENODATA at EOF, -EPROTO with ws->fail_* set, or another negative errno.
+ */
+static int
+backend_ws_read_frame(struct backend *b, struct backend_ws *ws, struct backend_ws_frame *f)
+{
+	struct conn *c = &b->conn;
+	const unsigned char *h;
+	unsigned char mask[4], *p;
+	size_t hlen, n;
+	uint64_t i, left;
+	int r;
+
+	if ((r = backend_ws_need(b, 2)) < 0)
+		return r;
+	h = (const unsigned char *)c->buf + c->off;
+	if (!(h[1] & 0x80))
+		return backend_ws_fail(ws, BACKEND_WS_PROTOCOL, "unmasked client frame");
+	hlen = 2 + ((h[1] & 0x7f) == 126 ? 2 : (h[1] & 0x7f) == 127 ? 8 : 0) + sizeof(mask);
+	if ((r = backend_ws_need(b, hlen)) < 0)
+		return r;
+	h = (const unsigned char *)c->buf + c->off;     /* conn_fill may move the bytes */
+
+	f->fin = (h[0] & 0x80) != 0;
+	f->opcode = h[0] & 0x0f;
+	if (h[0] & 0x70)
+		return backend_ws_fail(ws, BACKEND_WS_PROTOCOL, "reserved bit set");
+	switch (f->opcode) {
+	case BACKEND_WS_CONTINUATION:
+	case BACKEND_WS_TEXT:
+	case BACKEND_WS_BINARY:
+	case BACKEND_WS_CLOSE:
+	case BACKEND_WS_PING:
+	case BACKEND_WS_PONG:
+		break;
+	default:
+		return backend_ws_fail(ws, BACKEND_WS_PROTOCOL, "unknown opcode");
+	}
+	f->len = h[1] & 0x7f;
+	if (f->len == 126) {
+		f->len = (uint64_t)h[2] << 8 | h[3];
+		if (f->len < 126)
+			return backend_ws_fail(ws, BACKEND_WS_PROTOCOL, "length not minimally encoded");
+	} else if (f->len == 127) {
+		for (f->len = 0, n = 2; n < 10; n++)
+			f->len = f->len << 8 | h[n];
+		if (f->len >> 63)
+			return backend_ws_fail(ws, BACKEND_WS_PROTOCOL, "length with its top bit set");
+		if (f->len <= 0xffff)
+			return backend_ws_fail(ws, BACKEND_WS_PROTOCOL, "length not minimally encoded");
+	}
+	if (f->opcode >= BACKEND_WS_CLOSE && (!f->fin || f->len > BACKEND_WS_MAX_CONTROL))
+		return backend_ws_fail(ws, BACKEND_WS_PROTOCOL, "fragmented or long control frame");
+	if (f->len > BACKEND_WS_MAX_FRAME)
+		return backend_ws_fail(ws, BACKEND_WS_TOO_BIG, "frame too large");
+	memcpy(mask, h + hlen - sizeof(mask), sizeof(mask));
+	c->off += hlen;
+
+	if (f->len > ws->size) {
+		n = f->len > BACKEND_IO_CHUNK ? (size_t)f->len : BACKEND_IO_CHUNK;
+		if ((p = realloc(ws->data, n)) == NULL)
+			return backend_ws_fail(ws, BACKEND_WS_INTERNAL, "out of memory");
+		ws->data = p;
+		ws->size = n;
+	}
+	/* Bytes already buffered with the handshake or the last frame come first. */
+	for (p = ws->data, left = f->len; left > 0; p += n, left -= n) {
+		if (conn_pending(c) == 0 && (r = backend_ws_need(b, 1)) < 0)
+			return r;
+		n = conn_pending(c) < left ? conn_pending(c) : (size_t)left;
+		memcpy(p, c->buf + c->off, n);
+		c->off += n;
+	}
+	for (i = 0; i < f->len; i++)
+		ws->data[i] ^= mask[i & 3];
+	return 0;
+}
+
+/* Send one unmasked frame (servers never mask, RFC 6455 5.1). */
+static int
+backend_ws_send(struct backend *b, bool fin, int opcode, const void *data, uint64_t len)
+{
+	unsigned char h[10];
+	struct iovec iov[2];
+	size_t hlen, i;
+
+	h[0] = (unsigned char)((fin ? 0x80 : 0) | opcode);
+	if (len < 126) {
+		h[1] = (unsigned char)len;
+		hlen = 2;
+	} else if (len <= 0xffff) {
+		h[1] = 126;
+		h[2] = (unsigned char)(len >> 8);
+		h[3] = (unsigned char)len;
+		hlen = 4;
+	} else {
+		h[1] = 127;
+		for (i = 0; i < 8; i++)
+			h[2 + i] = (unsigned char)(len >> (56 - 8 * i));
+		hlen = 10;
+	}
+	iov[0] = (struct iovec){ h, hlen };
+	iov[1] = (struct iovec){ (void *)data, (size_t)len };
+	return conn_writev(&b->conn, iov, len > 0 ? 2 : 1);
+}
+
+static int
+backend_ws_send_close(struct backend *b, int code, const char *why)
+{
+	unsigned char payload[BACKEND_WS_MAX_CONTROL];
+	size_t len = strlen(why);
+
+	if (len > sizeof(payload) - 2)
+		len = sizeof(payload) - 2;
+	payload[0] = (unsigned char)(code >> 8);
+	payload[1] = (unsigned char)code;
+	memcpy(payload + 2, why, len);
+	return backend_ws_send(b, true, BACKEND_WS_CLOSE, payload, 2 + len);
+}
+
+/* RFC 6455 7.4: the codes a close frame may carry on the wire. */
+static bool
+backend_ws_close_code_ok(unsigned int code)
+{
+	return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
+	    (code >= 3000 && code <= 4999);
+}
+
+/* Check a data frame against the message it belongs to. 0, or -EPROTO. */
+static int
+backend_ws_check_data(struct backend_ws *ws, const struct backend_ws_frame *f)
+{
+	if (f->opcode == BACKEND_WS_CONTINUATION && ws->message < 0)
+		return backend_ws_fail(ws, BACKEND_WS_PROTOCOL, "continuation outside a message");
+	if (f->opcode != BACKEND_WS_CONTINUATION && ws->message >= 0)
+		return backend_ws_fail(ws, BACKEND_WS_PROTOCOL, "new message inside a fragmented one");
+	if (f->opcode != BACKEND_WS_CONTINUATION) {
+		ws->message = f->opcode;
+		ws->utf8_need = 0;
+	}
+	if (ws->message == BACKEND_WS_TEXT && (!backend_ws_utf8(ws, ws->data, f->len) ||
+	    (f->fin && ws->utf8_need > 0)))
+		return backend_ws_fail(ws, BACKEND_WS_INVALID_DATA, "text message not UTF-8");
+	if (f->fin)
+		ws->message = -1;
+	return 0;
+}
+
+/*
+ * Check a close frame's payload: empty, or a code and a UTF-8 reason. Returns
+ * 0 if it can be echoed, or -EPROTO.
+ */
+static int
+backend_ws_check_close(struct backend_ws *ws, const struct backend_ws_frame *f)
+{
+	struct backend_ws reason = { .message = -1 };
+
+	if (f->len == 0)
+		return 0;
+	if (f->len == 1 || !backend_ws_close_code_ok((unsigned int)ws->data[0] << 8 | ws->data[1]))
+		return backend_ws_fail(ws, BACKEND_WS_PROTOCOL, "invalid close code");
+	if (!backend_ws_utf8(&reason, ws->data + 2, f->len - 2) || reason.utf8_need > 0)
+		return backend_ws_fail(ws, BACKEND_WS_INVALID_DATA, "close reason not UTF-8");
+	return 0;
+}
+
+/* Echo frames until the session ends. Returns 0, or a negative errno. */
+static int
+backend_ws_session(struct backend *b)
+{
+	struct backend_ws ws = { .message = -1 };
+	struct backend_ws_frame f;
+	int r;
+
+	for (;;) {
+		if ((r = backend_ws_read_frame(b, &ws, &f)) < 0)
+			break;
+		if (f.opcode == BACKEND_WS_CLOSE) {
+			if ((r = backend_ws_check_close(&ws, &f)) < 0)
+				break;
+			/* Echo the code and reason, then close first, as a server should. */
+			r = backend_ws_send(b, true, BACKEND_WS_CLOSE, ws.data, f.len);
+			break;
+		} else if (f.opcode == BACKEND_WS_PING) {
+			if ((r = backend_ws_send(b, true, BACKEND_WS_PONG, ws.data, f.len)) < 0)
+				break;
+		} else if (f.opcode != BACKEND_WS_PONG) {
+			if ((r = backend_ws_check_data(&ws, &f)) < 0)
+				break;
+			b->body_len += f.len;
+			if ((r = backend_ws_send(b, f.fin, f.opcode, ws.data, f.len)) < 0)
+				break;
+			b->sent += f.len;
+		}
+	}
+	free(ws.data);
+
+	/* At EOF everything received has been echoed: a half-close just ends it. */
+	if (r == -ENODATA)
+		return 0;
+	if (r == -ETIMEDOUT)
+		backend_ws_fail(&ws, BACKEND_WS_GOING_AWAY, "idle timeout");
+	if (ws.fail_code != 0) {
+		journal_log(LOG_INFO, NULL, 0, "%s:%s WebSocket closed with %d: %s",
+		    b->conn.peer_addr, b->conn.peer_port, ws.fail_code, ws.fail_why);
+		(void)backend_ws_send_close(b, ws.fail_code, ws.fail_why);
+		return 0;
+	}
+	return r;
+}
+
+/* Why a request with Upgrade is not a valid opening handshake, or NULL. */
+static const char *
+backend_ws_check_handshake(const struct http_request *req, const char **ret_key)
+{
+	static const char b64[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const struct http_header *hd;
+	const char *key = NULL;
+	size_t i, nkeys = 0, nversions = 0;
+	bool upgrade = false, connection = false, version = false;
+
+	if (strcmp(req->method, "GET") != 0)
+		return "method is not GET";
+	if (req->version < 11)
+		return "not HTTP/1.1";
+	if (req->has_body)
+		return "handshake with a body";
+	for (i = 0; i < req->nheaders; i++) {
+		hd = &req->headers[i];
+		if (http_name_eq(hd->name, hd->name_len, "Upgrade"))
+			upgrade |= http_list_has(hd->value, hd->value_len, "websocket", 9);
+		else if (http_name_eq(hd->name, hd->name_len, "Connection"))
+			connection |= http_list_has(hd->value, hd->value_len, "upgrade", 7);
+		else if (http_name_eq(hd->name, hd->name_len, "Sec-WebSocket-Version")) {
+			nversions++;
+			version = http_name_eq(hd->value, hd->value_len, "13");
+		} else if (http_name_eq(hd->name, hd->name_len, "Sec-WebSocket-Key")) {
+			nkeys++;
+			key = hd->value;
+			if (hd->value_len != BACKEND_WS_KEY_LEN)
+				key = NULL;
+		}
+	}
+	if (!upgrade)
+		return "Upgrade does not name websocket";
+	if (!connection)
+		return "Connection does not hold upgrade";
+	if (nversions != 1 || !version)
+		return "Sec-WebSocket-Version is not 13";
+	if (nkeys != 1 || key == NULL)
+		return "Sec-WebSocket-Key is not base64 of 16 bytes";
+	/* 16 bytes: 21 whole sextets, one with four zero bits, then "==". */
+	for (i = 0; i < BACKEND_WS_KEY_LEN - 2; i++)
+		if (key[i] == '\0' || strchr(b64, key[i]) == NULL)
+			return "Sec-WebSocket-Key is not base64 of 16 bytes";
+	if (strchr("AQgw", key[BACKEND_WS_KEY_LEN - 3]) == NULL ||
+	    strcmp(key + BACKEND_WS_KEY_LEN - 2, "==") != 0)
+		return "Sec-WebSocket-Key is not base64 of 16 bytes";
+	*ret_key = key;
+	return NULL;
+}
+
+static int
+backend_ws(struct backend *b, const char *arg, size_t arg_len)
+{
+	char in[BACKEND_WS_KEY_LEN + sizeof(BACKEND_WS_GUID) - 1], date[32];
+	unsigned char md[EVP_MAX_MD_SIZE], accept[4 * ((EVP_MAX_MD_SIZE + 2) / 3) + 1];
+	unsigned int mdlen;
+	const char *key = NULL, *why;
+	size_t i;
+	int n, r;
+
+	for (i = 0; i < b->req.nheaders; i++)
+		if (http_name_eq(b->req.headers[i].name, b->req.headers[i].name_len, "Upgrade"))
+			break;
+	if (i == b->req.nheaders) {
+		/* A body we did not read would be taken for the next request. */
+		if (b->req.has_body)
+			b->keep_alive = false;
+		b->fields = "Upgrade: websocket\r\nConnection: Upgrade\r\n";
+		return backend_replyf(b, 426, "this resource speaks WebSocket only\n");
+	}
+	if ((why = backend_ws_check_handshake(&b->req, &key)) != NULL) {
+		/* Frames a client sent too early must not be read as HTTP. */
+		b->keep_alive = false;
+		b->fields = "Sec-WebSocket-Version: 13\r\n";
+		return backend_replyf(b, 400, "bad WebSocket handshake: %s\n", why);
+	}
+
+	/* RFC 6455 4.2.2: base64 of the SHA-1 of the key and the GUID. */
+	memcpy(in, key, BACKEND_WS_KEY_LEN);
+	memcpy(in + BACKEND_WS_KEY_LEN, BACKEND_WS_GUID, sizeof(BACKEND_WS_GUID) - 1);
+	if (!EVP_Digest(in, sizeof(in), md, &mdlen, EVP_sha1(), NULL)) {
+		b->keep_alive = false;
+		return backend_replyf(b, 500, "cannot hash the key\n");
+	}
+	EVP_EncodeBlock(accept, md, (int)mdlen);
+
+	/* From here on the connection is the WebSocket's: no HTTP request follows. */
+	b->keep_alive = false;
+	b->status = 101;
+	http_date(date);
+	n = snprintf(b->head, sizeof(b->head),
+	    "HTTP/1.1 101 Switching Protocols\r\n"
+	    "Date: %s\r\n"
+	    "Upgrade: websocket\r\n"
+	    "Connection: Upgrade\r\n"
+	    "Sec-WebSocket-Accept: %s\r\n"
+	    "\r\n", date, (const char *)accept);
+	if (n < 0 || (size_t)n >= sizeof(b->head))
+		return -ENOBUFS;
+	if ((r = conn_write(&b->conn, b->head, (size_t)n)) < 0)
+		return r;
+	return backend_ws_session(b);
 }
 
 static void
@@ -613,8 +1207,11 @@ backend_serve(struct backend *b)
 
 	b->keep_alive = b->req.keep_alive && !b->http.closing;
 	b->status = 0;
+	b->fields = NULL;
 	b->sent = 0;
 	b->head_len = 0;
+	b->body_len = 0;
+	b->body_sha256[0] = '\0';
 
 	backend_path(b->req.target, &path, &path_len);
 	for (i = 0; b->test_endpoints && i < sizeof(backend_endpoints) /
@@ -629,16 +1226,12 @@ backend_serve(struct backend *b)
 		}
 	}
 
-	if ((r = backend_read_body(b, ep != NULL && ep->digest)) < 0) {
-		if (r != -EPROTO)
-			(void)http_error(&b->conn, 500, "cannot digest the body");
-		b->status = r == -EPROTO ? b->status : 500;
-		backend_log(b);
-		return r;
-	}
-	if (ep != NULL)
+	r = 0;
+	if (ep == NULL || ep->body != BACKEND_OWN)
+		r = backend_read_body(b, ep != NULL && ep->body == BACKEND_DIGEST);
+	if (r == 0 && ep != NULL)
 		r = ep->serve(b, path + strlen(ep->path), path_len - strlen(ep->path));
-	else
+	else if (r == 0)
 		r = backend_default(b, path, path_len);
 	backend_log(b);
 	if (r < 0)

@@ -619,8 +619,9 @@ http_feed(struct http_server *h, size_t len)
 		llhttp_resume(&h->parser);
 	} else if (err == HPE_PAUSED_UPGRADE) {
 		/*
-		 * After a request with Upgrade. We never answer 101, so the protocol
-		 * did not switch: what follows is the next HTTP request.
+		 * After a request with Upgrade. If it was answered 101, the caller
+		 * has taken the connection over and reads no further request; if
+		 * not, the protocol did not switch and what follows is HTTP.
 		 */
 		used = (size_t)(llhttp_get_error_pos(&h->parser) - data);
 		llhttp_resume_after_upgrade(&h->parser);

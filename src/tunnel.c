@@ -38,7 +38,7 @@ tunnel_wanted(const struct http_request *req)
 {
 	size_t i;
 
-	if (!req->upgrade || req->method_id != HTTP_GET || req->has_body)
+	if (!req->upgrade || req->method_id != HTTP_GET || req->version < 11 || req->has_body)
 		return false;
 	for (i = 0; i < req->nheaders; i++)
 		if (http_name_eq(req->headers[i].name, req->headers[i].name_len, "Upgrade"))
