@@ -63,6 +63,13 @@ check: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan CFLAGS="$(ASAN_FLAGS)" LDFLAGS="$(ASAN_FLAGS)" all
 	GFPROXY_BUILD=$(BUILD) bats $(BATSFLAGS) tests
 	GFPROXY_BUILD=build/asan GFPROXY_SANITIZED=1 bats $(BATSFLAGS) tests
+	tests/fuzz/run 30
+
+# Loopback benchmark against nginx, haproxy and Go; writes tests/bench/RESULTS.md.
+bench: deps
+	@packaging/install-deps bench
+	@$(MAKE) --no-print-directory all
+	tests/bench/run $(BUILD)
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSTEMDUNITDIR)
@@ -71,12 +78,43 @@ install: all
 		sed 's|/usr/sbin/|$(SBINDIR)/|g' $$u > $(DESTDIR)$(SYSTEMDUNITDIR)/$${u#units/}; \
 		chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/$${u#units/}; \
 	done
+	install -d $(DESTDIR)$(MANDIR)/man8
+	install -m 644 src/gfproxy.8 src/gfproxy-backend.8 $(DESTDIR)$(MANDIR)/man8
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/gfproxy $(DESTDIR)$(SBINDIR)/gfproxy-backend
 	for u in units/*.socket units/*.service; do rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/$${u#units/}; done
+	rm -f $(DESTDIR)$(MANDIR)/man8/gfproxy.8 $(DESTDIR)$(MANDIR)/man8/gfproxy-backend.8
+
+# Packages, each built from a copy of the tracked files (the tree is not written to).
+deb:
+	@packaging/install-deps build system
+	packaging/build-deb $(VERSION) $(BUILD)
+
+rpm:
+	@packaging/install-deps build system
+	packaging/build-rpm $(VERSION) $(BUILD)
+
+# The .deb installed and driven like an administrator would, in a booted systemd
+# container (root); the .rpm's payload compared with it (tests/system/).
+check-system: deb rpm
+	GFPROXY_PKGDIR=$(BUILD) GFPROXY_VERSION=$(VERSION) bats $(BATSFLAGS) tests/system
 
 clean:
 	rm -rf build
 
-.PHONY: all deps run check install uninstall clean
+# The HTTP conformance and smuggling cases (tests/conformance/, varnishtest),
+# also run by bats as tests/conformance.bats.
+check-conformance: all
+	GFPROXY_BUILD=$(BUILD) tests/conformance/run
+
+# libFuzzer targets (tests/fuzz/, clang): each runs FUZZ_SECONDS.
+FUZZ_SECONDS  ?= 60
+
+fuzz:
+	tests/fuzz/run $(FUZZ_SECONDS)
+
+check-fuzz:
+	tests/fuzz/run 30
+
+.PHONY: all deps run check bench install uninstall clean check-conformance fuzz check-fuzz deb rpm check-system

@@ -163,7 +163,7 @@ check:
 	return 0;
 }
 
-static void
+void
 config_free_upstream(struct upstream_def *u)
 {
 	free(u->url);
@@ -228,15 +228,23 @@ config_new_route(struct config *cfg, const char *name, unsigned line)
 	return r;
 }
 
+int
+config_check_prefix(const char *prefix, const char **ret_why)
+{
+	if (prefix[0] != '/' || strpbrk(prefix, "?#% \t") != NULL) {
+		*ret_why = "prefix must be a path starting with '/', without '?', '#', '%' or blanks";
+		return -1;
+	}
+	return 0;
+}
+
 static int
 config_set_prefix(struct route *r, const char *prefix, const char **ret_why)
 {
 	size_t len = strlen(prefix);
 
-	if (prefix[0] != '/' || strpbrk(prefix, "?#% \t") != NULL) {
-		*ret_why = "prefix must be a path starting with '/', without '?', '#', '%' or blanks";
+	if (config_check_prefix(prefix, ret_why) < 0)
 		return -1;
-	}
 	while (len > 0 && prefix[len - 1] == '/')
 		len--;
 	free(r->prefix);

@@ -93,6 +93,8 @@ void         config_free(struct config *cfg);
 bool         config_trusted(const struct config *cfg, const char *addr);
 long         config_parse_ms(const char *s);
 uint64_t     config_parse_size(const char *s);
+void         config_free_upstream(struct upstream_def *u);
+int          config_check_prefix(const char *prefix, const char **ret_why);
 int          config_parse_upstream(struct upstream_def *u, const char *url,
                  const char **ret_why);
 

@@ -261,6 +261,7 @@ on_message_begin(llhttp_t *p)
 	struct http_server *h = server_of(p);
 
 	h->url_len = h->field_bytes = h->nhosts = h->ntes = 0;
+	h->crlf_left = 0;
 	h->in_trailers = false;
 	return 0;
 }
@@ -269,6 +270,12 @@ static int
 on_url(llhttp_t *p, const char *at, size_t len)
 {
 	struct http_server *h = server_of(p);
+	size_t i;
+
+	/* llhttp's URL table lets HTAB and FF through; a target has no blanks. */
+	for (i = 0; i < len; i++)
+		if ((unsigned char)at[i] <= ' ' || at[i] == 0x7f)
+			return http_fail(h, 400, "whitespace or control character in the target");
 
 	if (h->url_len == 0)
 		h->mark = h->req->arena_len;
@@ -368,6 +375,20 @@ on_header_value(llhttp_t *p, const char *at, size_t len)
 	return http_arena_add(h, at, len);
 }
 
+/* RFC 9112 3.2: uri-host [ ":" port ]; no list, no userinfo, no path. */
+static bool
+http_valid_host(const char *v, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (!((v[i] >= 'a' && v[i] <= 'z') || (v[i] >= 'A' && v[i] <= 'Z') ||
+		    (v[i] >= '0' && v[i] <= '9') || strchr("-._~!$&'()*+;=:[]%", v[i]) != NULL) ||
+		    v[i] == '\0')
+			return false;
+	return true;
+}
+
 /*
  * The only transfer coding we implement is chunked, alone and once. Other
  * codings in front of it would reach the upstream undone once we reframe
@@ -431,6 +452,8 @@ on_header_value_complete(llhttp_t *p)
 	if (http_name_eq(hd->name, hd->name_len, "Host")) {
 		if (++h->nhosts > 1)
 			return http_fail(h, 400, "more than one Host field");
+		if (!http_valid_host(value, len))
+			return http_fail(h, 400, "Host is not a host[:port]");
 		req->host = value;
 	} else if (http_name_eq(hd->name, hd->name_len, "Transfer-Encoding")) {
 		if (http_check_transfer_encoding(h, value, len) < 0)
@@ -494,6 +517,25 @@ on_headers_complete(llhttp_t *p)
 	return HPE_PAUSED;
 }
 
+/*
+ * llhttp 8.1 steps over the two bytes after a chunk's data without looking
+ * at them, so "5\r\nhelloXX" would pass and the bytes after could start a
+ * second request upstream. Check them here: from the end of the data in
+ * this feed, or at the start of the next feed when the data ended a read.
+ */
+static int
+http_check_chunk_end(struct http_server *h, const char *pos, const char *end)
+{
+	static const char crlf[] = "\r\n";
+
+	while (h->crlf_left > 0 && pos < end) {
+		if (*pos++ != crlf[2 - h->crlf_left])
+			return http_fail(h, 400, "missing CRLF after chunk data");
+		h->crlf_left--;
+	}
+	return 0;
+}
+
 static int
 on_body(llhttp_t *p, const char *at, size_t len)
 {
@@ -505,6 +547,10 @@ on_body(llhttp_t *p, const char *at, size_t len)
 	/* Never more than fed, and http_read_body() feeds at most out_room. */
 	memcpy(h->out + h->out_len, at, len);
 	h->out_len += len;
+	if ((p->flags & F_CHUNKED) && p->content_length == 0) {
+		h->crlf_left = 2;
+		return http_check_chunk_end(h, at + len, h->feed_end);
+	}
 	return 0;
 }
 
@@ -567,7 +613,12 @@ http_parse_error(struct http_server *h, llhttp_errno_t err, const char *pos)
 		h->why = h->status == 501 ? "unknown method" : "malformed request line";
 		break;
 	case HPE_INVALID_VERSION:
-		h->status = 505;
+		/*
+		 * An unsupported number is 505; a broken line after a good one
+		 * ("Expected CRLF after version") is 400. llhttp tells the two
+		 * apart only by its (constant) reason.
+		 */
+		h->status = strcmp(h->why, "Invalid HTTP version") == 0 ? 505 : 400;
 		break;
 	case HPE_INVALID_TRANSFER_ENCODING:
 	case HPE_UNEXPECTED_CONTENT_LENGTH:
@@ -611,6 +662,11 @@ http_feed(struct http_server *h, size_t len)
 	llhttp_errno_t err;
 	size_t used;
 
+	if (h->crlf_left > 0 && http_check_chunk_end(h, data, data + len) < 0) {
+		h->closing = true;
+		return -1;
+	}
+	h->feed_end = data + len;
 	err = llhttp_execute(&h->parser, data, len);
 	if (err == HPE_OK)
 		used = len;

@@ -77,6 +77,8 @@ struct http_server {
 	bool                 continue_sent;
 	bool                 in_trailers;
 	bool                 closing;       /* no further request will be read */
+	const char          *feed_end;      /* end of the bytes llhttp is parsing */
+	int                  crlf_left;     /* bytes of a chunk's CRLF still to check */
 	/* Where on_body copies during http_read_body(). */
 	char                *out;
 	size_t               out_len;

@@ -60,6 +60,29 @@ proxy_usage(FILE *f)
 	    CONFIG_DEFAULT_PATH, CONFIG_DEFAULT_UPSTREAM, CONFIG_DEFAULT_PREFIX);
 }
 
+/* A mistyped option is a usage error now, not a 503 per connection later. */
+static int
+proxy_check_route_options(const struct config_overrides *o)
+{
+	struct upstream_def u;
+	const char *why = NULL;
+	int r;
+
+	if (o->prefix != NULL && config_check_prefix(o->prefix, &why) < 0) {
+		fprintf(stderr, "gfproxy: --prefix '%s': %s\n", o->prefix, why);
+		return EXIT_USAGE;
+	}
+	if (o->upstream != NULL) {
+		r = config_parse_upstream(&u, o->upstream, &why);
+		config_free_upstream(&u);
+		if (r < 0) {
+			fprintf(stderr, "gfproxy: --upstream '%s': %s\n", o->upstream, why);
+			return EXIT_USAGE;
+		}
+	}
+	return 0;
+}
+
 static int
 proxy_options(int argc, char **argv, struct proxy_options *opt)
 {
@@ -130,7 +153,7 @@ proxy_options(int argc, char **argv, struct proxy_options *opt)
 		fprintf(stderr, "gfproxy: unexpected argument '%s'\n", argv[optind]);
 		return EXIT_USAGE;
 	}
-	return 0;
+	return proxy_check_route_options(&opt->o);
 }
 
 /* gfproxy --check-config: every error with its line, like nginx -t. */

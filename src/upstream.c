@@ -434,13 +434,19 @@ upstream_send_head(struct transfer *t)
 	const struct http_request *req = t->req;
 	size_t i, len = 0;
 	bool has_length = false, has_te = false, interim = t->status < 200;
-	const char *line;
+	const char *line, *v;
 
 	for (i = 0; i < t->nfields; i++) {
 		line = t->head + t->field_off[i];
-		if (upstream_field_is(line, "Content-Length"))
+		if (upstream_field_is(line, "Content-Length")) {
+			/* One plain decimal, or the framing is ambiguous. */
+			v = line + sizeof("Content-Length");
+			v += strspn(v, " \t");
+			if (has_length || strspn(v, "0123456789") == 0 ||
+			    v[strspn(v, "0123456789") + strspn(v + strspn(v, "0123456789"), " \t")] != '\0')
+				return transfer_fail(t, 502, "invalid Content-Length from upstream");
 			has_length = true;
-		else if (upstream_field_is(line, "Transfer-Encoding"))
+		} else if (upstream_field_is(line, "Transfer-Encoding"))
 			has_te = true;
 	}
 	if (has_length && has_te)
