@@ -12,6 +12,7 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +21,12 @@
 
 #include "upstream.h"
 
-/* State of one transfer, passed to every callback. */
+/*
+ * State of one transfer, passed to every callback. Owned by struct upstream
+ * and reused for every request of the connection: only the part before
+ * `head` is cleared per request, the buffers after it are written before
+ * they are read.
+ */
 struct transfer {
 	struct upstream            *up;
 	struct http_server         *h;
@@ -28,14 +34,10 @@ struct transfer {
 	struct upstream_result     *res;
 	const struct route         *route;
 
-	/* The response head being collected, a line at a time. */
-	char        head[UPSTREAM_MAX_RESPONSE_HEAD];
-	size_t      head_len;
-	size_t      field_off[UPSTREAM_MAX_RESPONSE_FIELDS];
+	size_t      head_len;       /* of the response head being collected */
 	size_t      nfields;
 	int         status;
 	char        reason[128];
-
 	bool        head_sent;      /* the final head went to the client */
 	bool        chunked_out;    /* we frame the body in chunks */
 	bool        no_body;        /* HEAD, 1xx, 204, 304 */
@@ -47,9 +49,12 @@ struct transfer {
 	int64_t     last_liveness;  /* when the client was last checked */
 	curl_off_t  last_dl, last_ul;
 	uint64_t    body_handed;    /* request body bytes given to libcurl */
-	/* The body the client had already sent, checked before going upstream. */
-	size_t      staged_len;
-	size_t      staged_off;
+	size_t      staged_len;     /* the body the client had already sent, */
+	size_t      staged_off;     /* checked before going upstream */
+
+	/* Buffers, not cleared between requests. */
+	size_t      field_off[UPSTREAM_MAX_RESPONSE_FIELDS];
+	char        head[UPSTREAM_MAX_RESPONSE_HEAD];
 	char        staged[UPSTREAM_STAGE_SIZE];
 };
 
@@ -71,6 +76,9 @@ upstream_init(struct upstream *u, const struct config *cfg)
 {
 	memset(u, 0, sizeof(*u));
 	u->cfg = cfg;
+	/* Large buffers: on the heap, once per connection. */
+	if ((u->t = malloc(sizeof(*u->t))) == NULL)
+		return -1;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return -1;
 	if ((u->curl = curl_easy_init()) == NULL)
@@ -81,7 +89,11 @@ upstream_init(struct upstream *u, const struct config *cfg)
 void
 upstream_free(struct upstream *u)
 {
-	if (u == NULL || u->curl == NULL)
+	if (u == NULL)
+		return;
+	free(u->t);
+	u->t = NULL;
+	if (u->curl == NULL)
 		return;
 	curl_easy_cleanup(u->curl);
 	u->curl = NULL;
@@ -204,16 +216,17 @@ struct curl_slist *
 upstream_request_fields(const struct config *cfg, const struct route *r,
     const struct http_request *req, const char *peer, bool *ret_trailers)
 {
+	/* Three header-sized buffers: static, as one process serves one client. */
+	static struct forwarding forwarding;
+	struct forwarding *fw = &forwarding;
 	struct curl_slist *list = NULL;
 	const struct http_header *hd;
-	struct forwarding *fw;
 	bool trusted = config_trusted(cfg, peer), accept = false, expect = false;
 	bool trailers = false;
 	size_t i;
 
-	/* Three header-sized buffers: too much for a callback's stack. */
-	if ((fw = calloc(1, sizeof(*fw))) == NULL)
-		return NULL;
+	fw->xff[0] = fw->forwarded[0] = fw->via[0] = '\0';
+	fw->xf_host = fw->xf_proto = false;
 	for (i = 0; i < req->nheaders; i++) {
 		hd = &req->headers[i];
 		if (http_name_eq(hd->name, hd->name_len, "TE") &&
@@ -274,11 +287,9 @@ pass:
 	if ((!accept && upstream_add(&list, "%s:%s", "Accept", "") < 0) ||
 	    (!expect && upstream_add(&list, "%s:%s", "Expect", "") < 0))
 		goto fail;
-	free(fw);
 	*ret_trailers = trailers;
 	return list;
 fail:
-	free(fw);
 	curl_slist_free_all(list);
 	return NULL;
 }
@@ -799,7 +810,7 @@ upstream_forward(struct upstream *u, struct http_server *h, const struct http_re
     const struct route *r, struct upstream_result *res)
 {
 	static char target[ROUTE_MAX_TARGET];
-	struct transfer *t;
+	struct transfer *t = u->t;
 	struct curl_slist *fields;
 	CURL *curl = u->curl;
 	const char *why;
@@ -809,11 +820,9 @@ upstream_forward(struct upstream *u, struct http_server *h, const struct http_re
 
 	memset(res, 0, sizeof(*res));
 	res->keep_alive = req->keep_alive;
-	/* The response head buffer is large: keep it off the stack. */
-	if ((t = calloc(1, sizeof(*t))) == NULL ||
-	    (fields = upstream_request_fields(u->cfg, r, req, h->conn->peer_addr,
+	memset(t, 0, offsetof(struct transfer, field_off));
+	if ((fields = upstream_request_fields(u->cfg, r, req, h->conn->peer_addr,
 	    &t->want_trailers)) == NULL) {
-		free(t);
 		res->status = 500;
 		res->why = "out of memory";
 		res->keep_alive = false;
@@ -894,5 +903,4 @@ upstream_forward(struct upstream *u, struct http_server *h, const struct http_re
 		if (res->status != 499)
 			http_error(h->conn, res->status, t->failed ? res->why : NULL);
 	}
-	free(t);
 }

@@ -18,8 +18,11 @@
 #define UPSTREAM_EXPECT_WAIT_MS      1000         /* wait for 100 Continue, then send */
 #define UPSTREAM_LIVENESS_INTERVAL_MS 200         /* how often a waiting client is checked */
 
+struct transfer;
+
 struct upstream {
 	CURL                *curl;  /* one handle: its connections are reused */
+	struct transfer     *t;     /* the state of the request in flight */
 	const struct config *cfg;
 	char                 errbuf[CURL_ERROR_SIZE];
 	char                 url[ROUTE_MAX_TARGET + 512];  /* the last one asked, for the log */
