@@ -51,12 +51,16 @@ config_error(struct config *cfg, unsigned line, const char *fmt, ...)
 long
 config_parse_ms(const char *s)
 {
+	size_t n = strspn(s, "0123456789.");
 	char *end;
 	double v;
 
+	/* Decimal only: strtod would also take hex, exponents, inf and nan. */
+	if (n == 0 || (s[n] != '\0' && strcmp(s + n, "ms") != 0 && strcmp(s + n, "s") != 0))
+		return -1;
 	errno = 0;
 	v = strtod(s, &end);
-	if (errno != 0 || end == s || v < 0)
+	if (errno != 0 || end == s || !(v >= 0))
 		return -1;
 	if (strcmp(end, "ms") == 0)
 		;
@@ -64,7 +68,7 @@ config_parse_ms(const char *s)
 		v *= 1000;
 	else
 		return -1;
-	if (v < 1 || v > CONFIG_MAX_TIMEOUT_MS)
+	if (!(v >= 1 && v <= CONFIG_MAX_TIMEOUT_MS))
 		return -1;
 	return (long)v;
 }
@@ -279,6 +283,11 @@ config_add_rule(struct route *r, bool request, enum header_op op, const char *sp
 			*ret_why = "invalid character in a header rule's field name";
 			return -1;
 		}
+	/* Framing and hop-by-hop fields are gfproxy's to write, never a rule's. */
+	if (http_is_hop_by_hop(spec, namelen) || http_name_eq(spec, namelen, "Content-Length")) {
+		*ret_why = "header rules cannot name Content-Length or hop-by-hop fields";
+		return -1;
+	}
 	if (op == HEADER_REMOVE && colon != NULL) {
 		*ret_why = "a remove rule takes only a field name";
 		return -1;

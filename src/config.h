@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 #define CONFIG_DEFAULT_PATH     "/etc/gfproxy/gfproxy.conf"
-#define CONFIG_MAX_LINE         199   /* bytes per line: libinih's line buffer */
+#define CONFIG_MAX_LINE         198   /* bytes per line, fitting libinih's 200-byte buffer */
 #define CONFIG_MAX_ROUTES       256
 #define CONFIG_MAX_UPSTREAMS    8     /* per route, tried in order */
 #define CONFIG_MAX_RULES        16    /* header rules per route and direction */

@@ -49,6 +49,7 @@ struct transfer {
 	int64_t     last_liveness;  /* when the client was last checked */
 	curl_off_t  last_dl, last_ul;
 	uint64_t    body_handed;    /* request body bytes given to libcurl */
+	unsigned    sends;          /* times libcurl began sending this request */
 	size_t      staged_len;     /* the body the client had already sent, */
 	size_t      staged_off;     /* checked before going upstream */
 
@@ -179,19 +180,29 @@ struct forwarding {
 	bool    xf_proto;
 };
 
+/* A field a set or remove rule names is the rule's, not ours. */
+static bool
+upstream_ruled(const struct route *r, const char *name)
+{
+	return upstream_rule_replaces(r->request_rules, r->nrequest_rules, name, strlen(name));
+}
+
 static int
 upstream_forwarding_fields(struct curl_slist **list, const struct config *cfg,
-    const struct http_request *req, const char *peer, struct forwarding *fw)
+    const struct route *r, const struct http_request *req, const char *peer,
+    struct forwarding *fw)
 {
 	char node[HTTP_MAX_HEADER_BYTES + 128];
 
 	if (upstream_collect(fw->xff, sizeof(fw->xff), peer) < 0 ||
-	    upstream_add(list, "%s: %s", "X-Forwarded-For", fw->xff) < 0 ||
-	    (!fw->xf_host && req->host != NULL &&
+	    (!upstream_ruled(r, "X-Forwarded-For") &&
+	     upstream_add(list, "%s: %s", "X-Forwarded-For", fw->xff) < 0) ||
+	    (!fw->xf_host && req->host != NULL && !upstream_ruled(r, "X-Forwarded-Host") &&
 	     upstream_add(list, "%s: %s", "X-Forwarded-Host", req->host) < 0) ||
-	    (!fw->xf_proto && upstream_add(list, "%s: %s", "X-Forwarded-Proto", "http") < 0))
+	    (!fw->xf_proto && !upstream_ruled(r, "X-Forwarded-Proto") &&
+	     upstream_add(list, "%s: %s", "X-Forwarded-Proto", "http") < 0))
 		return -1;
-	if (cfg->forwarded) {
+	if (cfg->forwarded && !upstream_ruled(r, "Forwarded")) {
 		/* RFC 7239: an IPv6 node is bracketed and quoted; quote the host always. */
 		snprintf(node, sizeof(node), strchr(peer, ':') != NULL ?
 		    "for=\"[%s]\";proto=http" : "for=%s;proto=http", peer);
@@ -203,7 +214,7 @@ upstream_forwarding_fields(struct curl_slist **list, const struct config *cfg,
 		    upstream_add(list, "%s: %s", "Forwarded", fw->forwarded) < 0)
 			return -1;
 	}
-	if (cfg->via) {
+	if (cfg->via && !upstream_ruled(r, "Via")) {
 		if (upstream_collect(fw->via, sizeof(fw->via),
 		    req->version >= 11 ? "1.1 gfproxy" : "1.0 gfproxy") < 0 ||
 		    upstream_add(list, "%s: %s", "Via", fw->via) < 0)
@@ -270,7 +281,7 @@ pass:
 		    hd->name, hd->value) < 0)
 			goto fail;
 	}
-	if (upstream_forwarding_fields(&list, cfg, req, peer, fw) < 0)
+	if (upstream_forwarding_fields(&list, cfg, r, req, peer, fw) < 0)
 		goto fail;
 	for (i = 0; i < r->nrequest_rules; i++) {
 		if (r->request_rules[i].op == HEADER_REMOVE)
@@ -740,6 +751,27 @@ upstream_error_status(CURLcode rc)
 	}
 }
 
+static bool upstream_idempotent(const struct http_request *req);
+
+/*
+ * Called each time libcurl is about to send the request. A second call
+ * means libcurl is resending on its own after a reused connection died;
+ * the upstream may have acted on the first, so that is only safe when the
+ * method is idempotent and there is no body (as for our own failover).
+ */
+static int
+upstream_prereq_cb(void *userdata, char *conn_primary_ip, char *conn_local_ip,
+    int conn_primary_port, int conn_local_port)
+{
+	struct transfer *t = userdata;
+
+	if (++t->sends > 1 && (!upstream_idempotent(t->req) || t->req->has_body)) {
+		transfer_fail(t, 502, "upstream closed a reused connection; not resending");
+		return CURL_PREREQFUNC_ABORT;
+	}
+	return CURL_PREREQFUNC_OK;
+}
+
 static bool
 upstream_idempotent(const struct http_request *req)
 {
@@ -800,6 +832,7 @@ transfer_rewind(struct transfer *t)
 	t->in_trailers = false;
 	t->staged_off = 0;
 	t->body_handed = 0;
+	t->sends = 0;
 	t->last_progress = conn_now_usec();
 	t->last_dl = t->last_ul = -1;
 	t->up->errbuf[0] = '\0';
@@ -851,6 +884,8 @@ upstream_forward(struct upstream *u, struct http_server *h, const struct http_re
 	curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, upstream_progress_cb);
 	curl_easy_setopt(curl, CURLOPT_XFERINFODATA, t);
 	curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(curl, CURLOPT_PREREQFUNCTION, upstream_prereq_cb);
+	curl_easy_setopt(curl, CURLOPT_PREREQDATA, t);
 	upstream_set_method(curl, req, t);
 
 	transfer_rewind(t);

@@ -87,7 +87,13 @@ main(int argc, char **argv)
 					die("write");
 		close(fd);
 	}
-	shutdown(sv[0], SHUT_WR);
+	/*
+	 * Without a request, EOF is what the program meets first. With one,
+	 * keep our side open: a half-close reads as a client that left (the
+	 * request ends with Connection: close instead).
+	 */
+	if (request == NULL)
+		shutdown(sv[0], SHUT_WR);
 	while ((n = read(sv[0], buf, sizeof(buf))) > 0)
 		if (echo && fwrite(buf, 1, (size_t)n, stdout) != (size_t)n)
 			die("stdout");
