@@ -78,13 +78,18 @@ install: all
 		sed 's|/usr/sbin/|$(SBINDIR)/|g' $$u > $(DESTDIR)$(SYSTEMDUNITDIR)/$${u#units/}; \
 		chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/$${u#units/}; \
 	done
-	install -d $(DESTDIR)$(MANDIR)/man8
+	install -d $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5
 	install -m 644 src/gfproxy.8 src/gfproxy-backend.8 $(DESTDIR)$(MANDIR)/man8
+	install -m 644 src/gfproxy.conf.5 $(DESTDIR)$(MANDIR)/man5
+	# An edited configuration is the administrator's: never overwritten.
+	test -e $(DESTDIR)$(SYSCONFDIR)/gfproxy/gfproxy.conf || \
+		install -D -m 644 packaging/gfproxy.conf $(DESTDIR)$(SYSCONFDIR)/gfproxy/gfproxy.conf
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/gfproxy $(DESTDIR)$(SBINDIR)/gfproxy-backend
 	for u in units/*.socket units/*.service; do rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/$${u#units/}; done
 	rm -f $(DESTDIR)$(MANDIR)/man8/gfproxy.8 $(DESTDIR)$(MANDIR)/man8/gfproxy-backend.8
+	rm -f $(DESTDIR)$(MANDIR)/man5/gfproxy.conf.5
 
 # Packages, each built from a copy of the tracked files (the tree is not written to).
 deb:
@@ -118,3 +123,23 @@ check-fuzz:
 	tests/fuzz/run 30
 
 .PHONY: all deps run check bench install uninstall clean check-conformance fuzz check-fuzz deb rpm check-system
+
+# CURL=static links gfproxy against a minimal libcurl (HTTP, HTTPS, Unix
+# sockets; OpenSSL stays shared) that packaging/build-curl builds from
+# Debian's curl source into CURL_STATIC, with CURL_CONFIGURE as extra configure
+# options. The default, CURL=system, is the system's libcurl.
+CURL          ?= system
+CURL_STATIC   ?= build/curl-static
+CURL_CONFIGURE ?=
+ifeq ($(CURL),static)
+CURL_PC        = PKG_CONFIG_PATH=$(CURL_STATIC)/lib/pkgconfig pkg-config --static
+CPPFLAGS      += $(shell $(CURL_PC) --cflags libcurl 2>/dev/null)
+LDLIBS_PROXY   = $(shell $(CURL_PC) --libs libcurl 2>/dev/null) \
+                 $(shell pkg-config --libs libsystemd inih 2>/dev/null)
+$(BUILD)/gfproxy: $(CURL_STATIC)/lib/libcurl.a
+$(PROXY_OBJ): | $(CURL_STATIC)/lib/libcurl.a
+$(CURL_STATIC)/lib/libcurl.a: packaging/build-curl
+	packaging/build-curl $(CURL_STATIC) $(CURL_CONFIGURE)
+else ifneq ($(CURL),system)
+$(error CURL is '$(CURL)': use CURL=system (the default) or CURL=static)
+endif

@@ -3,7 +3,8 @@
 # systemd-nspawn container, on hosts whose own PID 1 is not systemd. Sourced by the bats
 # files here; run it directly to self-test. Needs root.
 #
-#   ct_prepare       host packages + a cached Debian rootfs (about a minute the first time)
+#   ct_prepare [DEB...]  host packages + a cached Debian rootfs holding the dependencies of
+#                    each DEB (about a minute the first time, again when they change)
 #   ct_boot          boot it; sets CT_NSPAWN (nspawn's PID) and CT_LEADER (the container's PID 1)
 #   ct CMD...        run CMD inside the container (all namespaces); its exit status passes through
 #   ct_net CMD...    run a host binary (curl, ab) in the container's network namespace only
@@ -13,8 +14,9 @@
 # makes is discarded at poweroff. $CT_SHARE on the host is /mnt/share (read-only) inside.
 CT_DIR=${CT_DIR:-/var/tmp/gfproxy-system}
 CT_SUITE=${CT_SUITE:-bookworm}
-# Everything the .deb depends on must be in the image: the container has no network.
-CT_INCLUDE=${CT_INCLUDE:-systemd,systemd-sysv,dbus,libcurl4,libsystemd0,libssl3}
+# The container has no network: whatever a test installs in it must already be in the image.
+# man-db lets `systemd-analyze verify` check the units' Documentation=man: pages.
+CT_INCLUDE=${CT_INCLUDE:-systemd,systemd-sysv,dbus,man-db}
 CT_ROOT=${CT_ROOT:-$CT_DIR/rootfs-$CT_SUITE}
 CT_SHARE=${CT_SHARE:-$CT_DIR/share}
 # One name per boot, so two runs at once (two engineers, or CI) share nothing but the rootfs.
@@ -29,18 +31,24 @@ ct_mirror() {  # the Debian mirror this host's apt already uses
 	echo "${m:-http://deb.debian.org/debian}"
 }
 
+ct_deb_depends() {  # the package names in a .deb's Depends, comma-separated
+	dpkg-deb -f "$1" Depends | tr ',' '\n' | sed 's/[|(].*//; s/[[:space:]]//g' | grep . | paste -sd,
+}
+
 ct_prepare() {
-	local stamp
+	local stamp deb include=$CT_INCLUDE
 	command -v systemd-nspawn >/dev/null && command -v debootstrap >/dev/null ||
 		"$(dirname "${BASH_SOURCE[0]}")/../../packaging/install-deps" system || return 1
-	mkdir -p "$CT_SHARE"
+	for deb in "$@"; do include=$include,$(ct_deb_depends "$deb"); done
+	include=$(echo "$include" | tr ',' '\n' | sort -u | paste -sd,)
+	mkdir -p "$CT_SHARE" "$CT_DIR"
 	stamp="$CT_ROOT/.gfproxy-include"
-	if [ -x "$CT_ROOT/lib/systemd/systemd" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$CT_INCLUDE" ]; then
+	if [ -x "$CT_ROOT/lib/systemd/systemd" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$include" ]; then
 		return 0
 	fi
 	# Built beside the final place and renamed, so a half-built rootfs is never booted.
 	rm -rf "$CT_ROOT.tmp"
-	debootstrap --variant=minbase --include="$CT_INCLUDE" "$CT_SUITE" "$CT_ROOT.tmp" \
+	debootstrap --variant=minbase --include="$include" "$CT_SUITE" "$CT_ROOT.tmp" \
 		"$(ct_mirror)" >"$CT_DIR/debootstrap.log" 2>&1 || {
 		tail -n 20 "$CT_DIR/debootstrap.log" >&2
 		return 1
@@ -49,7 +57,7 @@ ct_prepare() {
 	echo gfproxy-test > "$CT_ROOT.tmp/etc/hostname"
 	# No console getty: nothing reads the console, and it only slows down poweroff.
 	ln -sf /dev/null "$CT_ROOT.tmp/etc/systemd/system/console-getty.service"
-	echo "$CT_INCLUDE" > "$CT_ROOT.tmp/.gfproxy-include"
+	echo "$include" > "$CT_ROOT.tmp/.gfproxy-include"
 	rm -rf "$CT_ROOT"
 	mv "$CT_ROOT.tmp" "$CT_ROOT"
 }

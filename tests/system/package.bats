@@ -1,0 +1,378 @@
+#!/usr/bin/env bats
+# What an administrator does with the .deb, in a booted Debian with real systemd and
+# journald (tests/system/container.bash). The tests run in order on one container: the
+# package is installed first, driven, then removed, purged, reinstalled and upgraded.
+# Needs root; `make check-system` builds the packages and runs this.
+
+PKGDIR=${GFPROXY_PKGDIR:-build}
+VERSION=${GFPROXY_VERSION:-0.1.0}
+# The issue's burst; lower it only to iterate on this file.
+BURST=${GFPROXY_BURST:-5000}
+
+setup_file() {
+	[ "$(id -u)" -eq 0 ] || skip "needs root (a container with real systemd)"
+	local deb
+	deb=$(ls "$PKGDIR"/gfproxy_"$VERSION"_*.deb 2>/dev/null | head -n 1)
+	[ -n "$deb" ] || { echo "no $PKGDIR/gfproxy_${VERSION}_*.deb: run make deb" >&2; return 1; }
+	for tool in curl ab ss python3 nsenter dpkg-deb; do
+		command -v "$tool" >/dev/null || { echo "missing $tool (packaging/install-deps system)" >&2; return 1; }
+	done
+	# Fixed here, so that the tests and teardown_file (other processes) reach the same container.
+	export CT_SHARE CT_NSPAWN CT_LEADER CT_NAME=gfproxy-sys-$$
+	CT_SHARE=$(mktemp -d /var/tmp/gfproxy-share.XXXXXX)
+	load container
+	cp "$deb" "$CT_SHARE/gfproxy.deb"
+	# The upgrade: the same payload as a later version, so that only the upgrade path differs.
+	local re="$CT_SHARE/repack"
+	dpkg-deb -R "$deb" "$re"
+	sed -i "s/^Version: .*/Version: $VERSION+sysupgrade1/" "$re/DEBIAN/control"
+	dpkg-deb -b --root-owner-group "$re" "$CT_SHARE/gfproxy-upgrade.deb" >/dev/null
+	rm -rf "$re"
+	ct_prepare "$deb"
+	ct_boot
+}
+
+teardown_file() {
+	load container
+	ct_down
+	[ -n "${CT_SHARE:-}" ] && rm -rf "$CT_SHARE"
+}
+
+setup() {
+	load container
+}
+
+# --- helpers -------------------------------------------------------------------------
+
+get() {  # get PORT PATH: the body, curl's exit status passing through
+	ct_net curl -sS -m 10 "http://127.0.0.1:$1$2"
+}
+
+status_of() {  # status_of PORT PATH: the HTTP status alone
+	ct_net curl -s -o /dev/null -m 10 -w '%{http_code}' "http://127.0.0.1:$1$2"
+}
+
+listening() {  # listening PORT: is anything in the container listening on PORT?
+	[ -n "$(ct_net ss -Hltn "sport = :$1")" ]
+}
+
+# A negated command (! cmd) never fails a bats test: errexit ignores it.
+not_listening() {
+	[ -z "$(ct_net ss -Hltn "sport = :$1")" ]
+}
+
+instances() {  # the running instances of a template, by unit name
+	ct systemctl list-units --no-legend --plain --state=active,activating,deactivating "$1@*.service" |
+		awk '{print $1}'
+}
+
+no_instance_left() {  # no_instance_left TEMPLATE: wait up to 5 s for every instance to end
+	local _
+	for _ in $(seq 50); do
+		[ -z "$(instances "$1")" ] && return 0
+		sleep 0.1
+	done
+	echo "still running: $(instances "$1")" >&2
+	return 1
+}
+
+held_instance_pid() {  # the PID of the one gfproxy instance, once it runs gfproxy itself
+	local _ unit pid
+	for _ in $(seq 50); do
+		unit=$(instances gfproxy | head -n 1)
+		pid=$([ -n "$unit" ] && ct systemctl show -P MainPID "$unit")
+		# Until the exec, MainPID is PID 1's child "(gfproxy)", still setting up the sandbox.
+		if [ "${pid:-0}" -gt 0 ] && [ "$(ct cat "/proc/$pid/comm" 2>/dev/null)" = gfproxy ]; then
+			echo "$pid"
+			return 0
+		fi
+		sleep 0.1
+	done
+	echo "no running gfproxy instance" >&2
+	return 1
+}
+
+journal_entries() {  # journal_entries UNITGLOB TARGET: the JSON entries for that target
+	ct journalctl -q -u "$1" -o json --no-pager | python3 -c '
+import json, sys
+target = sys.argv[1]
+for line in sys.stdin:
+    e = json.loads(line)
+    if e.get("HTTP_TARGET") == target:
+        print(json.dumps(e))' "$2"
+}
+
+wait_journal() {  # wait_journal UNITGLOB TARGET: the entries once there are any (2 s at most)
+	local _ out
+	for _ in $(seq 20); do
+		out=$(journal_entries "$1" "$2")
+		[ -n "$out" ] && { echo "$out"; return 0; }
+		sleep 0.1
+	done
+	echo "no journal entry for $2 under $1" >&2
+	return 1
+}
+
+field() {  # field NAME < JSON: one field of one entry
+	python3 -c 'import json, sys; print(json.loads(sys.stdin.readline()).get(sys.argv[1], ""))' "$1"
+}
+
+# --- install -------------------------------------------------------------------------
+
+@test "dpkg -i installs the package" {
+	run ct dpkg -i /mnt/share/gfproxy.deb
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(ct dpkg-query -W -f '${db:Status-Status}' gfproxy)" = installed ]
+}
+
+@test "installing enables both sockets" {
+	[ "$(ct systemctl is-enabled gfproxy.socket)" = enabled ]
+	[ "$(ct systemctl is-enabled gfproxy-backend.socket)" = enabled ]
+}
+
+@test "installing starts both sockets listening" {
+	[ "$(ct systemctl is-active gfproxy.socket)" = active ]
+	[ "$(ct systemctl is-active gfproxy-backend.socket)" = active ]
+	listening 8199
+	listening 8198
+}
+
+@test "the backend socket listens on loopback only" {
+	run ct_net ss -Hltn "sport = :8198"
+	[[ "$output" == *"127.0.0.1:8198"* ]]
+	[[ "$output" != *"0.0.0.0:8198"* && "$output" != *"*:8198"* ]]
+}
+
+@test "systemd-analyze verify finds nothing to report in the installed units" {
+	run ct systemd-analyze verify /lib/systemd/system/gfproxy.socket \
+		/lib/systemd/system/gfproxy-backend.socket /lib/systemd/system/gfproxy@.service \
+		/lib/systemd/system/gfproxy-backend@.service
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+}
+
+@test "systemd-analyze security rates gfproxy@.service 1.5 or less" {
+	run ct systemd-analyze security --no-pager gfproxy@1.service
+	echo "${lines[-1]}"
+	score=$(echo "${lines[-1]}" | grep -o '[0-9]*\.[0-9]' | head -n 1)
+	python3 -c "import sys; sys.exit(0 if float('$score') <= 1.5 else 1)"
+}
+
+@test "systemd-analyze security rates gfproxy-backend@.service 1.5 or less" {
+	run ct systemd-analyze security --no-pager gfproxy-backend@1.service
+	echo "${lines[-1]}"
+	score=$(echo "${lines[-1]}" | grep -o '[0-9]*\.[0-9]' | head -n 1)
+	python3 -c "import sys; sys.exit(0 if float('$score') <= 1.5 else 1)"
+}
+
+# --- requests ------------------------------------------------------------------------
+
+@test "a request through 8199 gets the backend's user info" {
+	run get 8199 /proxy/user/1
+	[ "$status" -eq 0 ]
+	[ "$output" = "user info from server backend" ]
+}
+
+@test "a path outside the prefix gets 404" {
+	[ "$(status_of 8199 /elsewhere)" = 404 ]
+}
+
+@test "each connection spawns one gfproxy@ instance and reaps it" {
+	before=$(ct systemctl show -P NAccepted gfproxy.socket)
+	for i in 1 2 3; do get 8199 /proxy/user/1 >/dev/null; done
+	after=$(ct systemctl show -P NAccepted gfproxy.socket)
+	[ "$after" -eq $((before + 3)) ]
+	no_instance_left gfproxy
+	no_instance_left gfproxy-backend
+	[ "$(ct systemctl show -P NConnections gfproxy.socket)" -eq 0 ]
+}
+
+@test "the journal has one structured gfproxy@ entry per request" {
+	target="/proxy/user/1?journal=$RANDOM$RANDOM"
+	get 8199 "$target" >/dev/null
+	entries=$(wait_journal 'gfproxy@*' "$target")
+	[ "$(echo "$entries" | wc -l)" -eq 1 ]
+	for f in MESSAGE PRIORITY REMOTE_ADDR HTTP_METHOD HTTP_TARGET UPSTREAM_URL HTTP_STATUS \
+		BYTES_SENT BYTES_RECEIVED DURATION_USEC; do
+		[ -n "$(echo "$entries" | field "$f")" ] || { echo "no $f: $entries"; false; }
+	done
+	[ "$(echo "$entries" | field SYSLOG_IDENTIFIER)" = gfproxy ]
+	[ "$(echo "$entries" | field HTTP_STATUS)" = 200 ]
+	[ "$(echo "$entries" | field PRIORITY)" = 6 ]
+	[ "$(echo "$entries" | field HTTP_METHOD)" = GET ]
+	[ "$(echo "$entries" | field REMOTE_ADDR)" = 127.0.0.1 ]
+	[[ "$(echo "$entries" | field UPSTREAM_URL)" == http://127.0.0.1:8198/user/1* ]]
+}
+
+@test "the journal has the backend's entry under gfproxy-backend@" {
+	target="/proxy/user/1?backend=$RANDOM$RANDOM"
+	get 8199 "$target" >/dev/null
+	entries=$(wait_journal 'gfproxy-backend@*' "${target#/proxy}")
+	[ "$(echo "$entries" | wc -l)" -eq 1 ]
+	[ "$(echo "$entries" | field SYSLOG_IDENTIFIER)" = gfproxy-backend ]
+	[ "$(echo "$entries" | field HTTP_STATUS)" = 200 ]
+}
+
+# --- confinement ---------------------------------------------------------------------
+
+@test "an instance runs confined: no root, no capability, seccomp, no way to gain privileges" {
+	# An idle keep-alive connection keeps its instance alive for a few seconds.
+	ct_net timeout 8 bash -c 'exec 5<>/dev/tcp/127.0.0.1/8199; sleep 6' 3>&- &
+	holder=$!
+	pid=$(held_instance_pid)
+	proc=$(ct cat "/proc/$pid/status")
+	kill "$holder" 2>/dev/null || :
+	echo "$proc" | grep -E '^(Uid|Gid|CapEff|CapBnd|NoNewPrivs|Seccomp):'
+	uid=$(echo "$proc" | awk '/^Uid:/{print $2}')
+	[ "$uid" -ne 0 ]
+	echo "$proc" | grep -qx 'CapEff:[[:space:]]*0000000000000000'
+	echo "$proc" | grep -qx 'CapBnd:[[:space:]]*0000000000000000'
+	echo "$proc" | grep -qx 'NoNewPrivs:[[:space:]]*1'
+	echo "$proc" | grep -qx 'Seccomp:[[:space:]]*2'
+}
+
+@test "an instance cannot write outside its private /tmp" {
+	ct_net timeout 8 bash -c 'exec 5<>/dev/tcp/127.0.0.1/8199; sleep 6' 3>&- &
+	holder=$!
+	pid=$(held_instance_pid)
+	uid=$(ct awk '/^Uid:/{print $2}' "/proc/$pid/status")
+	gid=$(ct awk '/^Gid:/{print $2}' "/proc/$pid/status")
+	# The instance's own mount namespace, as its own user.
+	as_instance() {
+		ct nsenter -t "$pid" -m setpriv --reuid="$uid" --regid="$gid" --clear-groups "$@"
+	}
+	for dir in /etc /etc/gfproxy /usr /var/lib /var/log /root /home /run /srv /opt; do
+		if as_instance sh -c "echo x > $dir/gfproxy-probe" 2>/dev/null; then
+			echo "could write to $dir"
+			kill "$holder" 2>/dev/null || :
+			false
+		fi
+	done
+	as_instance sh -c 'echo x > /tmp/gfproxy-probe && rm /tmp/gfproxy-probe'
+	# ... and that /tmp is not the host's.
+	[ ! -e "/proc/$CT_LEADER/root/tmp/gfproxy-probe" ]
+	kill "$holder" 2>/dev/null || :
+}
+
+# --- failures and configuration -----------------------------------------------------
+
+@test "stopping the backend socket leaves the proxy listening and gets 502, logged at priority 3" {
+	ct systemctl stop gfproxy-backend.socket
+	[ "$(ct systemctl is-active gfproxy.socket)" = active ]
+	target="/proxy/user/1?down=$RANDOM$RANDOM"
+	code=$(status_of 8199 "$target")
+	ct systemctl start gfproxy-backend.socket
+	[ "$code" = 502 ]
+	entries=$(wait_journal 'gfproxy@*' "$target")
+	[ "$(echo "$entries" | field PRIORITY)" = 3 ]
+	[ "$(echo "$entries" | field HTTP_STATUS)" = 502 ]
+}
+
+@test "systemctl start gfproxy.socket brings both sockets up from stopped" {
+	ct systemctl stop gfproxy.socket gfproxy-backend.socket
+	not_listening 8199
+	not_listening 8198
+	ct systemctl start gfproxy.socket
+	[ "$(ct systemctl is-active gfproxy-backend.socket)" = active ]
+	[ "$(get 8199 /proxy/user/1)" = "user info from server backend" ]
+}
+
+@test "a new upstream in /etc/gfproxy/gfproxy.env applies to the next connection" {
+	ct cp /etc/gfproxy/gfproxy.env /root/gfproxy.env.orig
+	# The backend's /user as the upstream's base path: /proxy/1 -> /user/1.
+	echo 'GFPROXY_OPTS="--upstream http://127.0.0.1:8198/user"' | ct tee -a /etc/gfproxy/gfproxy.env >/dev/null
+	body=$(get 8199 /proxy/1)
+	ct cp /root/gfproxy.env.orig /etc/gfproxy/gfproxy.env
+	[ "$body" = "user info from server backend" ]
+	[ "$(get 8199 /proxy/1)" = "response from server backend" ]
+}
+
+# --- load ------------------------------------------------------------------------------
+
+@test "a burst of connections at concurrency 16 all succeed and leave both sockets active" {
+	run ct_net ab -q -s 60 -n "$BURST" -c 16 http://127.0.0.1:8199/proxy/user/1
+	echo "$output" | grep -E 'Complete|Failed|Non-2xx|Requests per|Time taken' || echo "$output"
+	[ "$status" -eq 0 ]
+	echo "$output" | grep -qE "^Complete requests: +$BURST\$"
+	echo "$output" | grep -qE '^Failed requests: +0$'
+	[[ "$output" != *Non-2xx* ]]
+	[ "$(ct systemctl is-active gfproxy.socket)" = active ]
+	[ "$(ct systemctl is-active gfproxy-backend.socket)" = active ]
+	[ "$(ct systemctl show -P NRefused gfproxy.socket)" -eq 0 ]
+	no_instance_left gfproxy
+}
+
+# --- removal, reinstall, upgrade -------------------------------------------------------
+
+@test "dpkg -r stops both sockets and removes every unit, keeping the configuration until purge" {
+	run ct dpkg -r gfproxy
+	echo "$output"
+	[ "$status" -eq 0 ]
+	not_listening 8199
+	not_listening 8198
+	for u in gfproxy.socket gfproxy-backend.socket gfproxy@.service gfproxy-backend@.service; do
+		[ ! -e "/proc/$CT_LEADER/root/lib/systemd/system/$u" ]
+		[ "$(ct systemctl show -P LoadState "${u/@/@1}")" = not-found ]
+	done
+	# What stays until purge, as with every Debian service: the conffiles, and the sockets'
+	# enable state (deb-systemd-helper), so that a reinstall keeps the admin's choice.
+	conffiles=$(ct dpkg-query -W -f '${Conffiles}\n' gfproxy | awk 'NF {print $1}')
+	[ -n "$conffiles" ]
+	expected=$(printf '%s\n' /etc/gfproxy $conffiles \
+		/etc/systemd/system/sockets.target.wants/gfproxy-backend.socket \
+		/etc/systemd/system/sockets.target.wants/gfproxy.socket \
+		/var/lib/systemd/deb-systemd-helper-enabled/gfproxy-backend.socket.dsh-also \
+		/var/lib/systemd/deb-systemd-helper-enabled/gfproxy.socket.dsh-also \
+		/var/lib/systemd/deb-systemd-helper-enabled/sockets.target.wants/gfproxy-backend.socket \
+		/var/lib/systemd/deb-systemd-helper-enabled/sockets.target.wants/gfproxy.socket | sort)
+	run ct find /etc /lib /usr /var/lib/systemd -name '*gfproxy*'
+	echo "$output"
+	[ "$(echo "$output" | sort)" = "$expected" ]
+}
+
+@test "dpkg -P leaves nothing behind" {
+	run ct dpkg -P gfproxy
+	echo "$output"
+	[ "$status" -eq 0 ]
+	run ct find /etc /lib /usr /var/lib/systemd -name '*gfproxy*'
+	echo "$output"
+	[ -z "$output" ]
+	not_listening 8199
+	not_listening 8198
+	[ "$(ct dpkg-query -W -f '${db:Status-Status}' gfproxy 2>/dev/null || echo not-installed)" = not-installed ]
+}
+
+@test "reinstalling after purge enables and starts the sockets again" {
+	ct dpkg -i /mnt/share/gfproxy.deb >/dev/null
+	[ "$(ct systemctl is-enabled gfproxy.socket)" = enabled ]
+	[ "$(ct systemctl is-enabled gfproxy-backend.socket)" = enabled ]
+	[ "$(get 8199 /proxy/user/1)" = "user info from server backend" ]
+}
+
+@test "an upgrade keeps both sockets listening and lets a request in flight finish" {
+	# A request that takes 3 s, through the backend's test endpoints, spans the upgrade.
+	echo 'GFPROXY_BACKEND_OPTS="--test-endpoints"' | ct tee -a /etc/gfproxy/gfproxy.env >/dev/null
+	socket_since=$(ct systemctl show -P ActiveEnterTimestampMonotonic gfproxy.socket)
+	backend_since=$(ct systemctl show -P ActiveEnterTimestampMonotonic gfproxy-backend.socket)
+	out=$(mktemp)
+	ct_net curl -sS -m 20 -o "$out" -w '%{http_code}' http://127.0.0.1:8199/proxy/delay/3000 > "$out.code" 3>&- &
+	curl_pid=$!
+	for _ in $(seq 50); do [ -n "$(instances gfproxy-backend)" ] && break; sleep 0.1; done
+	[ -n "$(instances gfproxy-backend)" ]
+	run ct dpkg -i /mnt/share/gfproxy-upgrade.deb
+	echo "$output"
+	upgrade_status=$status
+	# Both sockets answer during and after the upgrade, without having been restarted.
+	[ "$(get 8199 /proxy/user/1)" = "user info from server backend" ]
+	wait "$curl_pid" || :
+	code=$(cat "$out.code")
+	rm -f "$out" "$out.code"
+	[ "$upgrade_status" -eq 0 ]
+	[ "$code" = 200 ]
+	[ "$(ct dpkg-query -W -f '${Version}' gfproxy)" = "$VERSION+sysupgrade1" ]
+	[ "$(ct systemctl show -P ActiveEnterTimestampMonotonic gfproxy.socket)" = "$socket_since" ]
+	[ "$(ct systemctl show -P ActiveEnterTimestampMonotonic gfproxy-backend.socket)" = "$backend_since" ]
+	[ "$(ct systemctl is-enabled gfproxy.socket)" = enabled ]
+}
