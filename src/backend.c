@@ -557,48 +557,30 @@ backend_close(struct backend *b, const char *arg, size_t arg_len)
 	return -ECONNABORTED;
 }
 
-static bool
-backend_echo_add(char *buf, size_t *len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static bool
-backend_echo_add(char *buf, size_t *len, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf + *len, BACKEND_ECHO_MAX - *len, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= BACKEND_ECHO_MAX - *len)
-		return false;
-	*len += (size_t)n;
-	return true;
-}
-
 static int
 backend_echo(struct backend *b, const char *arg, size_t arg_len)
 {
 	const struct http_request *req = &b->req;
 	size_t i, len = 0;
-	bool ok;
+	int r;
 
 	/* Lengths, not %s, for the strings: a value may hold any byte llhttp let by. */
-	ok = backend_echo_add(b->echo, &len, "method: %s\ntarget: %.*s\nversion: HTTP/%d.%d\n",
+	r = http_appendf(b->echo, sizeof(b->echo), &len,
+	    "method: %s\ntarget: %.*s\nversion: HTTP/%d.%d\n",
 	    req->method, (int)req->target_len, req->target, req->version / 10,
 	    req->version % 10);
-	for (i = 0; ok && i < req->nheaders; i++)
-		ok = backend_echo_add(b->echo, &len, "header: %.*s: %.*s\n",
+	for (i = 0; r == 0 && i < req->nheaders; i++)
+		r = http_appendf(b->echo, sizeof(b->echo), &len, "header: %.*s: %.*s\n",
 		    (int)req->headers[i].name_len, req->headers[i].name,
 		    (int)req->headers[i].value_len, req->headers[i].value);
-	for (i = 0; ok && i < req->ntrailers; i++)
-		ok = backend_echo_add(b->echo, &len, "trailer: %.*s: %.*s\n",
+	for (i = 0; r == 0 && i < req->ntrailers; i++)
+		r = http_appendf(b->echo, sizeof(b->echo), &len, "trailer: %.*s: %.*s\n",
 		    (int)req->trailers[i].name_len, req->trailers[i].name,
 		    (int)req->trailers[i].value_len, req->trailers[i].value);
-	if (ok)
-		ok = backend_echo_add(b->echo, &len, "body-length: %" PRIu64 "\nbody-sha256: %s\n",
-		    b->body_len, b->body_sha256);
-	if (!ok) {
+	if (r == 0)
+		r = http_appendf(b->echo, sizeof(b->echo), &len,
+		    "body-length: %" PRIu64 "\nbody-sha256: %s\n", b->body_len, b->body_sha256);
+	if (r < 0) {
 		b->keep_alive = false;
 		return backend_replyf(b, 500, "echo too large\n");
 	}

@@ -8,6 +8,7 @@
  * and streaming of the body in pieces no larger than the caller's buffer.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -169,6 +170,24 @@ http_date(char buf[static 32])
 
 	gmtime_r(&now, &tm);
 	strftime(buf, 32, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+}
+
+/* Append to a fixed buffer; -1, and nothing appended, when it does not fit. */
+int
+http_appendf(char *buf, size_t size, size_t *len, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf + *len, size - *len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= size - *len) {
+		buf[*len] = '\0';
+		return -1;
+	}
+	*len += (size_t)n;
+	return 0;
 }
 
 bool

@@ -101,6 +101,8 @@ bool         http_list_has(const char *list, size_t list_len, const char *token,
                  size_t token_len);
 bool         http_name_eq(const char *a, size_t alen, const char *b);
 void         http_date(char buf[static 32]);
+int          http_appendf(char *buf, size_t size, size_t *len, const char *fmt, ...)
+                 __attribute__((format(printf, 4, 5)));
 bool         http_body_forbidden(const char *method, int status);
 
 #endif

@@ -152,36 +152,31 @@ tunnel_request_head(const struct config *cfg, const struct route *r,
 	struct curl_slist *fields, *l;
 	const struct http_header *hd;
 	size_t len = 0, i, n;
-	bool trailers;
-	int ret = -1, k;
+	bool trailers, empty;
+	int ret = -1;
 
 	if ((fields = upstream_request_fields(cfg, r, req, peer, &trailers)) == NULL)
 		return -1;
-	k = snprintf(out, size, "GET %s HTTP/1.1\r\n", target);
-	if (k < 0 || (size_t)k >= size)
+	if (http_appendf(out, size, &len, "GET %s HTTP/1.1\r\n", target) < 0)
 		goto done;
-	len = (size_t)k;
 	for (l = fields; l != NULL; l = l->next) {
 		n = strlen(l->data);
 		if (n > 0 && l->data[n - 1] == ':')
 			continue;       /* a libcurl "remove this field" entry */
-		k = snprintf(out + len, size - len, "%.*s%s\r\n", (int)n - (l->data[n - 1] == ';'),
-		    l->data, l->data[n - 1] == ';' ? ":" : "");
-		if (k < 0 || (size_t)k >= size - len)
+		empty = n > 0 && l->data[n - 1] == ';';     /* libcurl's "Name;" */
+		if (http_appendf(out, size, &len, "%.*s%s\r\n", (int)(n - empty), l->data,
+		    empty ? ":" : "") < 0)
 			goto done;
-		len += (size_t)k;
 	}
 	for (i = 0; i < req->nheaders; i++) {
 		hd = &req->headers[i];
 		if (!http_name_eq(hd->name, hd->name_len, "Upgrade"))
 			continue;
-		k = snprintf(out + len, size - len, "Upgrade: %s\r\nConnection: Upgrade\r\n\r\n",
-		    hd->value);
-		if (k < 0 || (size_t)k >= size - len)
-			goto done;
-		len += (size_t)k;
-		*ret_len = len;
-		ret = 0;
+		if (http_appendf(out, size, &len, "Upgrade: %s\r\nConnection: Upgrade\r\n\r\n",
+		    hd->value) == 0) {
+			*ret_len = len;
+			ret = 0;
+		}
 		break;
 	}
 done:
@@ -227,30 +222,24 @@ static int
 tunnel_client_head(const struct tunnel_head *th, int status, bool upgraded, char *out,
     size_t size, size_t *ret_len)
 {
-	size_t i, len;
-	int k;
+	size_t i, len = 0;
 
-	k = snprintf(out, size, "HTTP/1.1 %d %s\r\n", status, http_reason(status));
-	if (k < 0 || (size_t)k >= size)
+	if (http_appendf(out, size, &len, "HTTP/1.1 %d %s\r\n", status, http_reason(status)) < 0)
 		return -1;
-	len = (size_t)k;
 	for (i = 0; i < th->nfields; i++) {
 		if (http_name_eq(th->name[i], th->name_len[i], "Connection") ||
 		    (http_is_hop_by_hop(th->name[i], th->name_len[i]) &&
 		     !(upgraded && http_name_eq(th->name[i], th->name_len[i], "Upgrade"))) ||
 		    http_name_eq(th->name[i], th->name_len[i], "Content-Length"))
 			continue;
-		k = snprintf(out + len, size - len, "%.*s: %.*s\r\n", (int)th->name_len[i],
-		    th->name[i], (int)th->value_len[i], th->value[i]);
-		if (k < 0 || (size_t)k >= size - len)
+		if (http_appendf(out, size, &len, "%.*s: %.*s\r\n", (int)th->name_len[i],
+		    th->name[i], (int)th->value_len[i], th->value[i]) < 0)
 			return -1;
-		len += (size_t)k;
 	}
-	k = snprintf(out + len, size - len, "%s\r\n",
-	    upgraded ? "Connection: Upgrade\r\n" : "Content-Length: 0\r\nConnection: close\r\n");
-	if (k < 0 || (size_t)k >= size - len)
+	if (http_appendf(out, size, &len, "%s\r\n", upgraded ? "Connection: Upgrade\r\n" :
+	    "Content-Length: 0\r\nConnection: close\r\n") < 0)
 		return -1;
-	*ret_len = len + (size_t)k;
+	*ret_len = len;
 	return 0;
 }
 

@@ -425,25 +425,6 @@ upstream_skip_response_field(struct transfer *t, const char *line)
 	return false;
 }
 
-static int
-upstream_head_add(char *buf, size_t *len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int
-upstream_head_add(char *buf, size_t *len, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf + *len, UPSTREAM_MAX_RESPONSE_HEAD - *len, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= UPSTREAM_MAX_RESPONSE_HEAD - *len)
-		return -1;
-	*len += (size_t)n;
-	return 0;
-}
-
 /*
  * Write the response head for the client: the upstream's fields in order,
  * less hop-by-hop ones, with framing of our own where the upstream's cannot
@@ -487,28 +468,28 @@ upstream_send_head(struct transfer *t)
 		}
 	}
 
-	if (upstream_head_add(out, &len, "HTTP/1.1 %d %s\r\n", t->status, t->reason) < 0)
+	if (http_appendf(out, sizeof(out), &len, "HTTP/1.1 %d %s\r\n", t->status, t->reason) < 0)
 		return transfer_fail(t, 502, "upstream response head too large");
 	for (i = 0; i < t->nfields; i++) {
 		line = t->head + t->field_off[i];
 		if (upstream_skip_response_field(t, line))
 			continue;
-		if (upstream_head_add(out, &len, "%s\r\n", line) < 0)
+		if (http_appendf(out, sizeof(out), &len, "%s\r\n", line) < 0)
 			return transfer_fail(t, 502, "upstream response head too large");
 	}
 	for (i = 0; !interim && i < t->route->nresponse_rules; i++) {
 		const struct header_rule *rule = &t->route->response_rules[i];
 		if (rule->op != HEADER_REMOVE &&
-		    upstream_head_add(out, &len, "%s: %s\r\n", rule->name, rule->value) < 0)
+		    http_appendf(out, sizeof(out), &len, "%s: %s\r\n", rule->name, rule->value) < 0)
 			return transfer_fail(t, 502, "upstream response head too large");
 	}
 	if (!interim && ((t->chunked_out &&
-	    upstream_head_add(out, &len, "Transfer-Encoding: chunked\r\n") < 0) ||
-	    (!t->res->keep_alive && upstream_head_add(out, &len, "Connection: close\r\n") < 0) ||
+	    http_appendf(out, sizeof(out), &len, "Transfer-Encoding: chunked\r\n") < 0) ||
+	    (!t->res->keep_alive && http_appendf(out, sizeof(out), &len, "Connection: close\r\n") < 0) ||
 	    (t->res->keep_alive && req->version < 11 &&
-	     upstream_head_add(out, &len, "Connection: keep-alive\r\n") < 0)))
+	     http_appendf(out, sizeof(out), &len, "Connection: keep-alive\r\n") < 0)))
 		return transfer_fail(t, 502, "upstream response head too large");
-	if (upstream_head_add(out, &len, "\r\n") < 0)
+	if (http_appendf(out, sizeof(out), &len, "\r\n") < 0)
 		return transfer_fail(t, 502, "upstream response head too large");
 
 	if (conn_write(t->h->conn, out, len) < 0) {
@@ -618,13 +599,13 @@ upstream_send_last_chunk(struct transfer *t)
 	const char *line;
 	size_t i, len = 0;
 
-	if (upstream_head_add(out, &len, "0\r\n") < 0)
+	if (http_appendf(out, sizeof(out), &len, "0\r\n") < 0)
 		return -1;
 	for (i = 0; t->want_trailers && i < t->nfields; i++) {
 		line = t->head + t->field_off[i];
 		if (http_trailer_forbidden(line, strcspn(line, ":")))
 			continue;
-		if (upstream_head_add(out, &len, "%s\r\n", line) < 0)
+		if (http_appendf(out, sizeof(out), &len, "%s\r\n", line) < 0)
 			break;  /* what does not fit is dropped, the body is complete */
 	}
 	if (len + 2 > sizeof(out))
