@@ -29,10 +29,7 @@ struct config_parser {
 	bool             in_global;
 };
 
-static void config_error(struct config *cfg, unsigned line, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
+void
 config_error(struct config *cfg, unsigned line, const char *fmt, ...)
 {
 	char msg[CONFIG_MAX_LINE + 64];

@@ -87,6 +87,8 @@ struct config_overrides {
 	uint64_t     max_body;
 };
 
+void         config_error(struct config *cfg, unsigned line, const char *fmt, ...)
+                 __attribute__((format(printf, 3, 4)));
 int          config_load(struct config *cfg, const char *path, bool must_exist,
                  const struct config_overrides *o);
 void         config_free(struct config *cfg);

@@ -163,6 +163,7 @@ proxy_check_config(const struct proxy_options *opt, struct config *cfg)
 	size_t i;
 
 	config_load(cfg, opt->config_path, opt->config_given, &opt->o);
+	upstream_check_config(cfg);
 	for (i = 0; i < cfg->nerrors; i++)
 		fprintf(stderr, "%s\n", cfg->errors[i]);
 	if (cfg->nerrors > 0) {
@@ -302,6 +303,7 @@ main(int argc, char **argv)
 	journal_init("gfproxy");
 	/* Read per connection: an edit applies to the next one, with no reload. */
 	config_load(&cfg, opt.config_path, opt.config_given, &opt.o);
+	upstream_check_config(&cfg);
 	/* Heads are checked against the largest limit, bodies against their route's. */
 	for (i = 0; i < cfg.nroutes; i++)
 		if (cfg.routes[i]->max_body > max_body)

@@ -316,6 +316,7 @@ tunnel_connect(struct upstream *u, const struct route *r, const struct http_requ
 	int status;
 
 	curl_easy_reset(u->curl);
+	curl_easy_setopt(u->curl, CURLOPT_PROXY, "");
 	curl_easy_setopt(u->curl, CURLOPT_CONNECT_ONLY, 1L);
 	curl_easy_setopt(u->curl, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(u->curl, CURLOPT_CONNECTTIMEOUT_MS, r->connect_timeout_ms);

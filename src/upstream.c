@@ -87,6 +87,31 @@ upstream_init(struct upstream *u, const struct config *cfg)
 	return 0;
 }
 
+/*
+ * Can the libcurl we run with reach every upstream? A libcurl built
+ * without TLS or Unix sockets would otherwise fail each request at run time.
+ */
+void
+upstream_check_config(struct config *cfg)
+{
+	const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+	const struct route *r;
+	size_t i, j;
+
+	for (i = 0; i < cfg->nroutes; i++) {
+		r = cfg->routes[i];
+		for (j = 0; j < r->nupstreams; j++) {
+			if (r->upstreams[j].kind == UPSTREAM_HTTPS && !(v->features & CURL_VERSION_SSL))
+				config_error(cfg, r->line, "route %s: this libcurl has no TLS for %s",
+				    r->name, r->upstreams[j].url);
+			if (r->upstreams[j].kind == UPSTREAM_UNIX &&
+			    !(v->features & CURL_VERSION_UNIX_SOCKETS))
+				config_error(cfg, r->line, "route %s: this libcurl has no Unix sockets for %s",
+				    r->name, r->upstreams[j].url);
+		}
+	}
+}
+
 void
 upstream_free(struct upstream *u)
 {
@@ -850,6 +875,8 @@ upstream_forward(struct upstream *u, struct http_server *h, const struct http_re
 	t->route = r;
 
 	curl_easy_reset(curl);
+	/* Upstreams come from the configuration only, never from http_proxy and co. */
+	curl_easy_setopt(curl, CURLOPT_PROXY, "");
 	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(curl, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
 	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, fields);
