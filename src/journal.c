@@ -4,12 +4,17 @@
  * containers, tests) the MESSAGE goes to stderr with an sd-daemon priority
  * prefix, which journald also understands if stderr is connected to it.
  */
+#include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include <systemd/sd-journal.h>
 
@@ -20,10 +25,55 @@
 static const char *journal_identifier = "gfproxy";
 static int journal_state = -1;     /* -1 not looked yet, 0 absent, 1 present */
 
+static void
+journal_alarm(int sig)
+{
+	(void)sig;      /* only there to interrupt sendmsg() */
+}
+
 void
 journal_init(const char *identifier)
 {
+	struct sigaction sa = { .sa_handler = journal_alarm };  /* no SA_RESTART */
+
 	journal_identifier = identifier;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGALRM, &sa, NULL);
+}
+
+/*
+ * sd_journal_sendv() blocks while journald's socket queue is full (a stopped
+ * or overloaded journald). A proxy must not wait on its log: a timer bounds
+ * the wait, its signal interrupts sendmsg(), and the entry goes to stderr.
+ */
+static int
+journal_send(struct iovec *iov, int n)
+{
+	struct itimerval arm = { .it_value = { 0, JOURNAL_SEND_TIMEOUT_MS * 1000 } };
+	struct itimerval disarm = { 0 };
+	int r;
+
+	setitimer(ITIMER_REAL, &arm, NULL);
+	r = sd_journal_sendv(iov, n);
+	setitimer(ITIMER_REAL, &disarm, NULL);
+	return r;
+}
+
+/* Under systemd stderr is a stream to journald too: never block on it either. */
+static void
+journal_stderr(int priority, const char *message)
+{
+	char line[JOURNAL_MAX_MESSAGE + 8];
+	int n;
+
+	n = snprintf(line, sizeof(line), "<%d>%s\n", priority & 7, message);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(line))
+		n = (int)sizeof(line) - 1;
+	if (send(STDERR_FILENO, line, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 &&
+	    errno == ENOTSOCK)
+		(void)!write(STDERR_FILENO, line, (size_t)n);
 }
 
 /*
@@ -100,11 +150,11 @@ journal_log(int priority, const struct journal_field *fields, size_t nfields,
 			iov[n++] = (struct iovec){ f, (size_t)l };
 			used += (size_t)l + 1;
 		}
-		r = sd_journal_sendv(iov, (int)n);
+		r = journal_send(iov, (int)n);
 		if (r >= 0)
 			return;
-		/* No journald listening: use stderr for good. */
+		/* No journald listening, or it stopped reading: stderr for good. */
 		journal_state = 0;
 	}
-	fprintf(stderr, "<%d>%s\n", priority & 7, message + 8);
+	journal_stderr(priority, message + 8);
 }

@@ -8,6 +8,7 @@
 #define JOURNAL_MAX_FIELDS  16    /* structured fields in one entry */
 #define JOURNAL_MAX_MESSAGE 2048  /* bytes of MESSAGE after escaping */
 #define JOURNAL_MAX_ENTRY   (48 * 1024) /* bytes of all fields of one entry */
+#define JOURNAL_SEND_TIMEOUT_MS 50      /* longest wait for a congested journald */
 
 struct journal_field {
 	const char *name;       /* upper case, as journald wants */

@@ -315,13 +315,13 @@ tunnel_connect(struct upstream *u, const struct route *r, const struct http_requ
 	size_t i;
 	int status;
 
-	curl_easy_reset(u->curl);
-	curl_easy_setopt(u->curl, CURLOPT_PROXY, "");
+	if (upstream_handle(u, false) == NULL) {
+		res->status = 500;
+		res->why = "out of memory";
+		return -1;
+	}
 	curl_easy_setopt(u->curl, CURLOPT_CONNECT_ONLY, 1L);
-	curl_easy_setopt(u->curl, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(u->curl, CURLOPT_CONNECTTIMEOUT_MS, r->connect_timeout_ms);
-	curl_easy_setopt(u->curl, CURLOPT_ERRORBUFFER, u->errbuf);
-	curl_easy_setopt(u->curl, CURLOPT_NOSIGNAL, 1L);
 	for (i = 0; i < r->nupstreams; i++) {
 		if ((status = upstream_point(u, r, i, req->target, target, size, &why)) != 0) {
 			res->status = status;

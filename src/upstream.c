@@ -72,6 +72,39 @@ transfer_fail(struct transfer *t, int status, const char *why)
 	return -1;
 }
 
+static int
+upstream_fresh_handle(struct upstream *u)
+{
+	if (u->curl != NULL)
+		curl_easy_cleanup(u->curl);
+	if ((u->curl = curl_easy_init()) == NULL)
+		return -1;
+	u->stale = false;
+	return 0;
+}
+
+/*
+ * The easy handle for the next request, reset to what every request shares.
+ * libcurl 7.88 overruns its upload buffer on a chunked upload after one that
+ * had CURLOPT_TRAILERFUNCTION set on the same handle, so a handle that sent
+ * a chunked body is not used again; its connections stay in the share.
+ */
+CURL *
+upstream_handle(struct upstream *u, bool chunked_upload)
+{
+	if (u->stale && upstream_fresh_handle(u) < 0)
+		return NULL;
+	u->stale = chunked_upload;
+	curl_easy_reset(u->curl);
+	curl_easy_setopt(u->curl, CURLOPT_SHARE, u->share);
+	/* Upstreams come from the configuration only, never from http_proxy and co. */
+	curl_easy_setopt(u->curl, CURLOPT_PROXY, "");
+	curl_easy_setopt(u->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(u->curl, CURLOPT_ERRORBUFFER, u->errbuf);
+	curl_easy_setopt(u->curl, CURLOPT_NOSIGNAL, 1L);
+	return u->curl;
+}
+
 int
 upstream_init(struct upstream *u, const struct config *cfg)
 {
@@ -82,9 +115,14 @@ upstream_init(struct upstream *u, const struct config *cfg)
 		return -1;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return -1;
-	if ((u->curl = curl_easy_init()) == NULL)
+	/*
+	 * The connection cache lives in a share handle, so an easy handle can
+	 * be replaced without losing the upstream connection.
+	 */
+	if ((u->share = curl_share_init()) == NULL ||
+	    curl_share_setopt(u->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) != CURLSHE_OK)
 		return -1;
-	return 0;
+	return upstream_fresh_handle(u);
 }
 
 /*
@@ -119,11 +157,14 @@ upstream_free(struct upstream *u)
 		return;
 	free(u->t);
 	u->t = NULL;
-	if (u->curl == NULL)
-		return;
-	curl_easy_cleanup(u->curl);
+	if (u->curl != NULL)
+		curl_easy_cleanup(u->curl);
 	u->curl = NULL;
-	curl_global_cleanup();
+	if (u->share != NULL) {
+		curl_share_cleanup(u->share);
+		u->share = NULL;
+		curl_global_cleanup();
+	}
 }
 
 /* Is this field named by one of the route's remove or set rules? */
@@ -699,7 +740,8 @@ upstream_progress_cb(void *userdata, curl_off_t dltotal, curl_off_t dlnow,
 	struct transfer *t = userdata;
 	int64_t now = conn_now_usec();
 
-	if (now - t->last_liveness >= UPSTREAM_LIVENESS_INTERVAL_MS * 1000LL) {
+	/* Once the head is out, a write to a client that left fails by itself. */
+	if (!t->head_sent && now - t->last_liveness >= UPSTREAM_LIVENESS_INTERVAL_MS * 1000LL) {
 		t->last_liveness = now;
 		if (upstream_client_gone(t)) {
 			transfer_fail(t, 499, "client went away");
@@ -811,6 +853,20 @@ upstream_may_fail_over(struct transfer *t, CURLcode rc)
 	    upstream_idempotent(t->req) && !t->req->has_body;
 }
 
+/* libcurl's message, with the system's reason when there is one (EMFILE…). */
+static const char *
+upstream_why(struct upstream *u, CURLcode rc)
+{
+	long os_errno = 0;
+
+	curl_easy_getinfo(u->curl, CURLINFO_OS_ERRNO, &os_errno);
+	snprintf(u->why, sizeof(u->why), "%s%s%s%s",
+	    u->errbuf[0] != '\0' ? u->errbuf : curl_easy_strerror(rc),
+	    os_errno != 0 ? " (" : "", os_errno != 0 ? strerror((int)os_errno) : "",
+	    os_errno != 0 ? ")" : "");
+	return u->why;
+}
+
 /* Where upstream i of the route gets this request, for libcurl and the log. */
 int
 upstream_point(struct upstream *u, const struct route *r, size_t i, const char *target,
@@ -851,7 +907,7 @@ upstream_forward(struct upstream *u, struct http_server *h, const struct http_re
 	static char target[ROUTE_MAX_TARGET];
 	struct transfer *t = u->t;
 	struct curl_slist *fields;
-	CURL *curl = u->curl;
+	CURL *curl;
 	const char *why;
 	CURLcode rc = CURLE_OK;
 	size_t i;
@@ -874,14 +930,16 @@ upstream_forward(struct upstream *u, struct http_server *h, const struct http_re
 	t->res = res;
 	t->route = r;
 
-	curl_easy_reset(curl);
-	/* Upstreams come from the configuration only, never from http_proxy and co. */
-	curl_easy_setopt(curl, CURLOPT_PROXY, "");
-	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	if ((curl = upstream_handle(u, req->chunked)) == NULL) {
+		curl_slist_free_all(fields);
+		res->status = 500;
+		res->why = "out of memory";
+		res->keep_alive = false;
+		http_error(h->conn, res->status, NULL);
+		return;
+	}
 	curl_easy_setopt(curl, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
 	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, fields);
-	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, u->errbuf);
-	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, r->connect_timeout_ms);
 	curl_easy_setopt(curl, CURLOPT_HTTP_CONTENT_DECODING, 0L);
 	curl_easy_setopt(curl, CURLOPT_BUFFERSIZE, (long)UPSTREAM_BUFFER_SIZE);
@@ -937,7 +995,7 @@ upstream_forward(struct upstream *u, struct http_server *h, const struct http_re
 			res->status = t->fail_status;
 		else {
 			res->status = upstream_error_status(rc);
-			res->why = u->errbuf[0] != '\0' ? u->errbuf : curl_easy_strerror(rc);
+			res->why = upstream_why(u, rc);
 		}
 		/*
 		 * 499: the client is gone, there is nobody to answer. libcurl's

@@ -21,11 +21,14 @@
 struct transfer;
 
 struct upstream {
-	CURL                *curl;  /* one handle: its connections are reused */
+	CURL                *curl;  /* the handle of the request in flight */
+	CURLSH              *share; /* the connection cache, kept across handles */
+	bool                 stale; /* replace curl before the next request */
 	struct transfer     *t;     /* the state of the request in flight */
 	const struct config *cfg;
 	char                 errbuf[CURL_ERROR_SIZE];
 	char                 url[ROUTE_MAX_TARGET + 512];  /* the last one asked, for the log */
+	char                 why[CURL_ERROR_SIZE + 128];   /* errbuf and errno, for the log */
 };
 
 /* What happened to one request, for the log line. */
@@ -43,6 +46,7 @@ struct upstream_result {
 
 int   upstream_init(struct upstream *u, const struct config *cfg);
 void  upstream_free(struct upstream *u);
+CURL *upstream_handle(struct upstream *u, bool chunked_upload);
 void  upstream_check_config(struct config *cfg);
 struct curl_slist *upstream_request_fields(const struct config *cfg, const struct route *r,
           const struct http_request *req, const char *peer, bool *ret_trailers);
