@@ -122,7 +122,18 @@ fuzz:
 check-fuzz:
 	tests/fuzz/run 30
 
-.PHONY: all deps run check bench install uninstall clean check-conformance fuzz check-fuzz deb rpm check-system
+# A bounded load test through gfproxy (tests/soak): concurrent clients, bodies
+# from 0 B to 64 MiB checked by SHA-256, every request accounted for.
+SOAK_SECONDS  ?= 60
+
+soak: all
+	tests/soak --seconds $(SOAK_SECONDS) --build $(BUILD) --rss-limit 16
+
+# The bats suite with gfproxy and gfproxy-backend under valgrind memcheck.
+check-valgrind: all
+	tests/valgrind.bash $(BUILD)
+
+.PHONY: all deps run check bench install uninstall clean check-conformance fuzz check-fuzz deb rpm check-system soak check-valgrind
 
 # CURL=static links gfproxy against a minimal libcurl (HTTP, HTTPS, Unix
 # sockets; OpenSSL stays shared) that packaging/build-curl builds from

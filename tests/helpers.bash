@@ -309,3 +309,42 @@ assert_ends_with_head() {
 	end=$(tail -c 4 "$1" | od -An -tx1 | tr -d ' \n')
 	[ "$end" = 0d0a0d0a ] || fail "bytes after the head in $1: $(od -c "$1" | tail -n 5)"
 }
+
+# ---------------------------------------------------------------- valgrind
+# Added for `make check-valgrind` (tests/valgrind.bash). With
+# GFPROXY_VALGRIND=1, GF_PROXY_BIN and GF_BACKEND_BIN become wrappers that
+# exec the real binaries under valgrind memcheck, one log per process in
+# $GFPROXY_VALGRIND_DIR named after the test; tests/valgrind.bash reads them
+# all when the suite is done. systemd-socket-activate passes no environment
+# but its -E names, so the wrappers carry everything in their text.
+# Transfers are as small as in the sanitized run, and RSS is not checked
+# (GF_SANITIZED=1 does both; there is no sanitizer report to find).
+
+gf_valgrind_wrap() {
+	local real=$1 dir=$2 name
+	name=$(basename "$real")
+	cat >"$dir/$name" <<-WRAP
+		#!/bin/sh
+		exec valgrind --tool=memcheck --quiet --leak-check=full --show-leak-kinds=definite \\
+			--errors-for-leak-kinds=definite --error-exitcode=${GFPROXY_VALGRIND_EXIT:-99} \\
+			--track-origins=no --child-silent-after-fork=yes \\
+			--suppressions="$GF_ROOT/tests/valgrind.supp" \\
+			--log-file="$GFPROXY_VALGRIND_DIR/$GF_VG_TEST.$name.%p.log" "$real" "\$@"
+	WRAP
+	chmod +x "$dir/$name"
+	printf '%s\n' "$dir/$name"
+}
+
+if [ "${GFPROXY_VALGRIND:-0}" = 1 ]; then
+	[ -n "${GFPROXY_VALGRIND_DIR:-}" ] || GFPROXY_VALGRIND_DIR=${BATS_RUN_TMPDIR:-/tmp}/valgrind
+	mkdir -p "$GFPROXY_VALGRIND_DIR/wrap"
+	# One wrapper pair per test, so each log says which test it came from.
+	GF_VG_TEST=$(printf '%s' "$(basename "${BATS_TEST_FILENAME:-bats}" .bats)-${BATS_TEST_NAME:-file}" |
+		tr -c 'A-Za-z0-9_.-' '_' | cut -c1-150)
+	GF_VG_WRAP=$GFPROXY_VALGRIND_DIR/wrap/$GF_VG_TEST
+	mkdir -p "$GF_VG_WRAP"
+	GF_PROXY_BIN=$(gf_valgrind_wrap "$GF_PROXY_BIN" "$GF_VG_WRAP")
+	GF_BACKEND_BIN=$(gf_valgrind_wrap "$GF_BACKEND_BIN" "$GF_VG_WRAP")
+	GF_SANITIZED=1
+	GF_BIG=$((64 * 1024 * 1024))
+fi
