@@ -916,8 +916,9 @@ upstream_forward(struct upstream *u, struct http_server *h, const struct http_re
 	memset(res, 0, sizeof(*res));
 	res->keep_alive = req->keep_alive;
 	memset(t, 0, offsetof(struct transfer, field_off));
-	if ((fields = upstream_request_fields(u->cfg, r, req, h->conn->peer_addr,
-	    &t->want_trailers)) == NULL) {
+	fields = upstream_request_fields(u->cfg, r, req, h->conn->peer_addr, &t->want_trailers);
+	if (fields == NULL || (curl = upstream_handle(u, req->chunked)) == NULL) {
+		curl_slist_free_all(fields);
 		res->status = 500;
 		res->why = "out of memory";
 		res->keep_alive = false;
@@ -929,15 +930,6 @@ upstream_forward(struct upstream *u, struct http_server *h, const struct http_re
 	t->req = req;
 	t->res = res;
 	t->route = r;
-
-	if ((curl = upstream_handle(u, req->chunked)) == NULL) {
-		curl_slist_free_all(fields);
-		res->status = 500;
-		res->why = "out of memory";
-		res->keep_alive = false;
-		http_error(h->conn, res->status, NULL);
-		return;
-	}
 	curl_easy_setopt(curl, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
 	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, fields);
 	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, r->connect_timeout_ms);
@@ -954,7 +946,6 @@ upstream_forward(struct upstream *u, struct http_server *h, const struct http_re
 	curl_easy_setopt(curl, CURLOPT_PREREQDATA, t);
 	upstream_set_method(curl, req, t);
 
-	transfer_rewind(t);
 	if (upstream_stage_body(t) < 0)
 		rc = CURLE_ABORTED_BY_CALLBACK;
 	for (i = 0; !t->failed && i < r->nupstreams; i++) {
