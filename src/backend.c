@@ -32,8 +32,9 @@
 #include <strings.h>
 #include <time.h>
 
-#include <openssl/evp.h>
-#include <openssl/sha.h>
+#include <nettle/base64.h>
+#include <nettle/sha1.h>
+#include <nettle/sha2.h>
 
 #include "conn.h"
 #include "http.h"
@@ -111,7 +112,6 @@ struct backend {
 	struct conn          conn;
 	struct http_server   http;
 	struct http_request  req;
-	EVP_MD_CTX          *md;
 	bool                 test_endpoints;
 	/* The response being sent. */
 	bool                 keep_alive;
@@ -124,10 +124,11 @@ struct backend {
 	size_t               head_len;      /* not yet written: goes with the body */
 	/* The request body, as read. */
 	uint64_t             body_len;
-	char                 body_sha256[2 * SHA256_DIGEST_LENGTH + 1];
+	char                 body_sha256[2 * SHA256_DIGEST_SIZE + 1];
 	char                 buf[BACKEND_IO_CHUNK];
 	char                 echo[BACKEND_ECHO_MAX];
 	/* Any window of up to BACKEND_IO_CHUNK bytes of the pattern, at any phase. */
+	bool                 pattern_ready;
 	unsigned char        pattern[BACKEND_IO_CHUNK + BACKEND_PATTERN_PERIOD];
 };
 
@@ -203,7 +204,7 @@ backend_usage(FILE *f)
 	    "    /status/CODE  that status (200-599), body \"CODE Reason\\n\" unless 204 or 304\n"
 	    "    /delay/MS     200 after MS milliseconds (at most %d)\n"
 	    "    /sse          text/event-stream, chunked: \"data: event N\\n\\n\" for N = 1..%d,\n"
-	    "                  one every %d ms\n"
+	    "                  one every %d ms, the first that long after the head\n"
 	    "    /upload       \"length: N\\nsha256: HEX\\n\" of the decoded request body\n"
 	    "    /close        announces %d body bytes, sends %d, then closes\n"
 	    "    /ws           a WebSocket (RFC 6455, version 13) echo server: each text or\n"
@@ -252,10 +253,17 @@ backend_pattern_init(struct backend *b)
 		b->pattern[i] = (unsigned char)((i * 31 + 7) & 0xff);
 }
 
-/* The pattern from byte offset off on, valid for BACKEND_IO_CHUNK bytes. */
+/*
+ * The pattern from byte offset off on, valid for BACKEND_IO_CHUNK bytes;
+ * made on first use, as most connections never need it.
+ */
 static const unsigned char *
-backend_pattern_at(const struct backend *b, uint64_t off)
+backend_pattern_at(struct backend *b, uint64_t off)
 {
+	if (!b->pattern_ready) {
+		backend_pattern_init(b);
+		b->pattern_ready = true;
+	}
 	return b->pattern + off % BACKEND_PATTERN_PERIOD;
 }
 
@@ -523,11 +531,11 @@ backend_sse(struct backend *b, const char *arg, size_t arg_len)
 	char event[32];
 	int i, n, r;
 
-	if ((r = backend_head(b, 200, BACKEND_TYPE_SSE, -1)) < 0)
+	/* The head goes at once, alone: a proxy must not hold it for the body. */
+	if ((r = backend_head(b, 200, BACKEND_TYPE_SSE, -1)) < 0 || (r = backend_flush(b)) < 0)
 		return r;
 	for (i = 1; i <= BACKEND_SSE_EVENTS && !b->no_body; i++) {
-		if (i > 1)
-			backend_sleep_ms(BACKEND_SSE_INTERVAL_MS);
+		backend_sleep_ms(BACKEND_SSE_INTERVAL_MS);
 		n = snprintf(event, sizeof(event), "data: event %d\n\n", i);
 		if ((r = backend_body(b, event, (size_t)n)) < 0)
 			return r;
@@ -643,29 +651,28 @@ static int
 backend_read_body(struct backend *b, bool digest)
 {
 	static const char hex[] = "0123456789abcdef";
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0, i;
+	struct sha256_ctx ctx;
+	uint8_t md[SHA256_DIGEST_SIZE];
+	unsigned int i;
 	ssize_t n;
 
 	b->body_len = 0;
 	b->body_sha256[0] = '\0';
-	if (digest && !EVP_DigestInit_ex(b->md, EVP_sha256(), NULL))
-		return backend_read_body_fail(b, 500, "cannot digest the body");
+	sha256_init(&ctx);
 	while ((n = http_read_body(&b->http, b->buf, sizeof(b->buf))) > 0) {
 		b->body_len += (uint64_t)n;
-		if (digest && !EVP_DigestUpdate(b->md, b->buf, (size_t)n))
-			return backend_read_body_fail(b, 500, "cannot digest the body");
+		if (digest)
+			sha256_update(&ctx, (size_t)n, (const uint8_t *)b->buf);
 	}
 	if (n < 0)
 		return backend_read_body_fail(b, b->http.status, b->http.why);
 	if (digest) {
-		if (!EVP_DigestFinal_ex(b->md, md, &mdlen) || mdlen * 2 >= sizeof(b->body_sha256))
-			return backend_read_body_fail(b, 500, "cannot digest the body");
-		for (i = 0; i < mdlen; i++) {
+		sha256_digest(&ctx, sizeof(md), md);
+		for (i = 0; i < sizeof(md); i++) {
 			b->body_sha256[2 * i] = hex[md[i] >> 4];
 			b->body_sha256[2 * i + 1] = hex[md[i] & 0xf];
 		}
-		b->body_sha256[2 * mdlen] = '\0';
+		b->body_sha256[2 * sizeof(md)] = '\0';
 	}
 	return 0;
 }
@@ -1106,8 +1113,9 @@ static int
 backend_ws(struct backend *b, const char *arg, size_t arg_len)
 {
 	char in[BACKEND_WS_KEY_LEN + sizeof(BACKEND_WS_GUID) - 1], date[32];
-	unsigned char md[EVP_MAX_MD_SIZE], accept[4 * ((EVP_MAX_MD_SIZE + 2) / 3) + 1];
-	unsigned int mdlen;
+	struct sha1_ctx ctx;
+	uint8_t md[SHA1_DIGEST_SIZE];
+	char accept[BASE64_ENCODE_RAW_LENGTH(SHA1_DIGEST_SIZE) + 1];
 	const char *key = NULL, *why;
 	size_t i;
 	int n, r;
@@ -1132,11 +1140,11 @@ backend_ws(struct backend *b, const char *arg, size_t arg_len)
 	/* RFC 6455 4.2.2: base64 of the SHA-1 of the key and the GUID. */
 	memcpy(in, key, BACKEND_WS_KEY_LEN);
 	memcpy(in + BACKEND_WS_KEY_LEN, BACKEND_WS_GUID, sizeof(BACKEND_WS_GUID) - 1);
-	if (!EVP_Digest(in, sizeof(in), md, &mdlen, EVP_sha1(), NULL)) {
-		b->keep_alive = false;
-		return backend_replyf(b, 500, "cannot hash the key\n");
-	}
-	EVP_EncodeBlock(accept, md, (int)mdlen);
+	sha1_init(&ctx);
+	sha1_update(&ctx, sizeof(in), (const uint8_t *)in);
+	sha1_digest(&ctx, sizeof(md), md);
+	base64_encode_raw(accept, sizeof(md), md);
+	accept[sizeof(accept) - 1] = '\0';
 
 	/* From here on the connection is the WebSocket's: no HTTP request follows. */
 	b->keep_alive = false;
@@ -1278,17 +1286,12 @@ main(int argc, char *argv[])
 		journal_log(LOG_ERR, NULL, 0, "%s", why);
 		return r;
 	}
-	if ((b->md = EVP_MD_CTX_new()) == NULL) {
-		journal_log(LOG_ERR, NULL, 0, "cannot allocate a digest context");
-		return EXIT_OSERR;
-	}
 	/*
 	 * Every write is a whole response or a piece a client is waiting for
 	 * (an event, a chunk, the last chunk): none should wait for an ACK.
 	 * Not a TCP socket (inetd over AF_UNIX): nothing to do.
 	 */
 	(void)setsockopt(b->conn.fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
-	backend_pattern_init(b);
 	http_server_init(&b->http, &b->conn, HTTP_MAX_BODY_DEFAULT);
 
 	for (;;) {
@@ -1306,6 +1309,5 @@ main(int argc, char *argv[])
 			break;
 	}
 	backend_linger(b);
-	EVP_MD_CTX_free(b->md);
 	return 0;
 }
