@@ -11,14 +11,14 @@ BUILD         ?= build
 LLHTTP_SRC    ?= /usr/share/llhttp
 LLHTTP_INC    ?= /usr/share/include/llhttp
 
-PKGS           = libcurl libsystemd libcrypto inih
+PKGS           = libcurl libsystemd nettle inih
 CC            ?= cc
 CFLAGS        ?= -O2 -g
 CPPFLAGS      += -D_GNU_SOURCE -DGFPROXY_VERSION='"$(VERSION)"' -I$(LLHTTP_INC)
 XCFLAGS        = -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
                  -Wno-unused-parameter $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS_PROXY   = $(shell pkg-config --libs libcurl libsystemd inih 2>/dev/null)
-LDLIBS_BACKEND = $(shell pkg-config --libs libsystemd libcrypto 2>/dev/null)
+LDLIBS_BACKEND = $(shell pkg-config --libs libsystemd nettle 2>/dev/null)
 
 COMMON_OBJ     = $(BUILD)/conn.o $(BUILD)/http.o $(BUILD)/journal.o $(BUILD)/llhttp.o \
                  $(BUILD)/llhttp_api.o $(BUILD)/llhttp_http.o
@@ -51,18 +51,23 @@ $(BUILD):
 	mkdir -p $@
 
 deps:
-	@packaging/install-deps build
+	@packaging/install-deps build $(if $(filter-out system,$(CURL)),static)
 
 run: deps
 	@$(MAKE) --no-print-directory all
 	@tests/run-local $(BUILD)
 
+# The suite runs three times: against the build, the sanitizer build, and
+# the fastest-starting build (CURL=static-notls), whose https routes are a
+# configuration error, as the TLS tests then check.
 check: deps
-	@packaging/install-deps check
+	@packaging/install-deps check static
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory BUILD=build/asan CFLAGS="$(ASAN_FLAGS)" LDFLAGS="$(ASAN_FLAGS)" all
+	@$(MAKE) --no-print-directory CURL=static-notls BUILD=$(BUILD)/static-notls all
 	GFPROXY_BUILD=$(BUILD) bats $(BATSFLAGS) tests
 	GFPROXY_BUILD=build/asan GFPROXY_SANITIZED=1 bats $(BATSFLAGS) tests
+	GFPROXY_BUILD=$(BUILD)/static-notls bats $(BATSFLAGS) tests
 	tests/fuzz/run 30
 
 # Loopback benchmark against nginx, haproxy and Go; writes tests/bench/RESULTS.md.
@@ -138,11 +143,20 @@ check-valgrind: all
 # CURL=static links gfproxy against a minimal libcurl (HTTP, HTTPS, Unix
 # sockets; OpenSSL stays shared) that packaging/build-curl builds from
 # Debian's curl source into CURL_STATIC, with CURL_CONFIGURE as extra configure
-# options. The default, CURL=system, is the system's libcurl.
+# options. CURL=static-notls leaves TLS out as well: OpenSSL is not loaded, so
+# a connection starts fastest, and https upstreams are a configuration error.
+# The default, CURL=system, is the system's libcurl.
 CURL          ?= system
-CURL_STATIC   ?= build/curl-static
 CURL_CONFIGURE ?=
 ifeq ($(CURL),static)
+CURL_STATIC   ?= build/curl-static
+else ifeq ($(CURL),static-notls)
+CURL_STATIC   ?= build/curl-notls
+CURL_BUILD_OPT = --no-tls
+else ifneq ($(CURL),system)
+$(error CURL is '$(CURL)': use CURL=system (the default), CURL=static or CURL=static-notls)
+endif
+ifneq ($(CURL),system)
 CURL_PC        = PKG_CONFIG_PATH=$(CURL_STATIC)/lib/pkgconfig pkg-config --static
 CPPFLAGS      += $(shell $(CURL_PC) --cflags libcurl 2>/dev/null)
 LDLIBS_PROXY   = $(shell $(CURL_PC) --libs libcurl 2>/dev/null) \
@@ -150,7 +164,5 @@ LDLIBS_PROXY   = $(shell $(CURL_PC) --libs libcurl 2>/dev/null) \
 $(BUILD)/gfproxy: $(CURL_STATIC)/lib/libcurl.a
 $(PROXY_OBJ): | $(CURL_STATIC)/lib/libcurl.a
 $(CURL_STATIC)/lib/libcurl.a: packaging/build-curl
-	packaging/build-curl $(CURL_STATIC) $(CURL_CONFIGURE)
-else ifneq ($(CURL),system)
-$(error CURL is '$(CURL)': use CURL=system (the default) or CURL=static)
+	packaging/build-curl $(CURL_BUILD_OPT) $(CURL_STATIC) $(CURL_CONFIGURE)
 endif

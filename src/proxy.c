@@ -49,7 +49,7 @@ proxy_usage(FILE *f)
 	    "  -c, --connect-timeout SECONDS  upstream connect timeout (default 5)\n"
 	    "  -b, --max-body BYTES       largest request body, K/M/G suffixes (default 1G)\n"
 	    "  -h, --help                 show this help\n"
-	    "  -V, --version              show the version\n"
+	    "  -V, --version              show the version, and libcurl's\n"
 	    "\n"
 	    "SECONDS may have a fraction or an \"ms\" suffix (e.g. 0.5 or 500ms).\n"
 	    "Command-line options override the configuration file.\n"
@@ -137,7 +137,8 @@ proxy_options(int argc, char **argv, struct proxy_options *opt)
 			proxy_usage(stdout);
 			exit(EXIT_SUCCESS);
 		case 'V':
-			printf("gfproxy %s\n", GFPROXY_VERSION);
+			/* And the libcurl it runs with: which TLS, if any. */
+			printf("gfproxy %s\n%s\n", GFPROXY_VERSION, upstream_version());
 			exit(EXIT_SUCCESS);
 		default:
 			proxy_usage(stderr);

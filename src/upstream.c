@@ -38,7 +38,8 @@ struct transfer {
 	size_t      nfields;
 	int         status;
 	char        reason[128];
-	bool        head_sent;      /* the final head went to the client */
+	bool        head_sent;      /* the final head is made: out, or on its way */
+	size_t      held;           /* bytes of it in head_out not yet written */
 	bool        chunked_out;    /* we frame the body in chunks */
 	bool        no_body;        /* HEAD, 1xx, 204, 304 */
 	bool        in_trailers;    /* header lines after the body */
@@ -56,6 +57,7 @@ struct transfer {
 	/* Buffers, not cleared between requests. */
 	size_t      field_off[UPSTREAM_MAX_RESPONSE_FIELDS];
 	char        head[UPSTREAM_MAX_RESPONSE_HEAD];
+	char        head_out[UPSTREAM_MAX_RESPONSE_HEAD];
 	char        staged[UPSTREAM_STAGE_SIZE];
 };
 
@@ -99,7 +101,8 @@ upstream_handle(struct upstream *u, bool chunked_upload)
 	curl_easy_setopt(u->curl, CURLOPT_SHARE, u->share);
 	/* Upstreams come from the configuration only, never from http_proxy and co. */
 	curl_easy_setopt(u->curl, CURLOPT_PROXY, "");
-	curl_easy_setopt(u->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	if (curl_easy_setopt(u->curl, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK)
+		curl_easy_setopt(u->curl, CURLOPT_PROTOCOLS_STR, "http");  /* built without TLS */
 	curl_easy_setopt(u->curl, CURLOPT_ERRORBUFFER, u->errbuf);
 	curl_easy_setopt(u->curl, CURLOPT_NOSIGNAL, 1L);
 	return u->curl;
@@ -123,6 +126,13 @@ upstream_init(struct upstream *u, const struct config *cfg)
 	    curl_share_setopt(u->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) != CURLSHE_OK)
 		return -1;
 	return upstream_fresh_handle(u);
+}
+
+/* "libcurl/7.88.1 OpenSSL/3.0.17 ...", as curl -V's first line names it. */
+const char *
+upstream_version(void)
+{
+	return curl_version();
 }
 
 /*
@@ -491,6 +501,14 @@ upstream_skip_response_field(struct transfer *t, const char *line)
 	return false;
 }
 
+/* A write to the client failed: it is gone, and so is keep-alive. */
+static int
+upstream_client_lost(struct transfer *t)
+{
+	t->res->keep_alive = false;
+	return transfer_fail(t, 499, "client went away");
+}
+
 /*
  * Write the response head for the client: the upstream's fields in order,
  * less hop-by-hop ones, with framing of our own where the upstream's cannot
@@ -499,7 +517,8 @@ upstream_skip_response_field(struct transfer *t, const char *line)
 static int
 upstream_send_head(struct transfer *t)
 {
-	char out[UPSTREAM_MAX_RESPONSE_HEAD];
+	char *out = t->head_out;
+	const size_t cap = sizeof(t->head_out);
 	const struct http_request *req = t->req;
 	size_t i, len = 0;
 	bool has_length = false, has_te = false, interim = t->status < 200;
@@ -534,38 +553,58 @@ upstream_send_head(struct transfer *t)
 		}
 	}
 
-	if (http_appendf(out, sizeof(out), &len, "HTTP/1.1 %d %s\r\n", t->status, t->reason) < 0)
+	if (http_appendf(out, cap, &len, "HTTP/1.1 %d %s\r\n", t->status, t->reason) < 0)
 		return transfer_fail(t, 502, "upstream response head too large");
 	for (i = 0; i < t->nfields; i++) {
 		line = t->head + t->field_off[i];
 		if (upstream_skip_response_field(t, line))
 			continue;
-		if (http_appendf(out, sizeof(out), &len, "%s\r\n", line) < 0)
+		if (http_appendf(out, cap, &len, "%s\r\n", line) < 0)
 			return transfer_fail(t, 502, "upstream response head too large");
 	}
 	for (i = 0; !interim && i < t->route->nresponse_rules; i++) {
 		const struct header_rule *rule = &t->route->response_rules[i];
 		if (rule->op != HEADER_REMOVE &&
-		    http_appendf(out, sizeof(out), &len, "%s: %s\r\n", rule->name, rule->value) < 0)
+		    http_appendf(out, cap, &len, "%s: %s\r\n", rule->name, rule->value) < 0)
 			return transfer_fail(t, 502, "upstream response head too large");
 	}
 	if (!interim && ((t->chunked_out &&
-	    http_appendf(out, sizeof(out), &len, "Transfer-Encoding: chunked\r\n") < 0) ||
-	    (!t->res->keep_alive && http_appendf(out, sizeof(out), &len, "Connection: close\r\n") < 0) ||
+	    http_appendf(out, cap, &len, "Transfer-Encoding: chunked\r\n") < 0) ||
+	    (!t->res->keep_alive && http_appendf(out, cap, &len, "Connection: close\r\n") < 0) ||
 	    (t->res->keep_alive && req->version < 11 &&
-	     http_appendf(out, sizeof(out), &len, "Connection: keep-alive\r\n") < 0)))
+	     http_appendf(out, cap, &len, "Connection: keep-alive\r\n") < 0)))
 		return transfer_fail(t, 502, "upstream response head too large");
-	if (http_appendf(out, sizeof(out), &len, "\r\n") < 0)
+	if (http_appendf(out, cap, &len, "\r\n") < 0)
 		return transfer_fail(t, 502, "upstream response head too large");
 
-	if (conn_write(t->h->conn, out, len) < 0) {
-		t->res->keep_alive = false;
-		return transfer_fail(t, 499, "client went away");
+	if (interim) {
+		if (conn_write(t->h->conn, out, len) < 0)
+			return upstream_client_lost(t);
+		return 0;
 	}
-	if (!interim) {
-		t->head_sent = true;
-		t->res->status = t->status;
-	}
+	/*
+	 * The final head is held until the first body bytes, so a small
+	 * response leaves in one write and one segment; the progress callback
+	 * flushes it once libcurl has handled what it read, so a head whose
+	 * body comes later is not kept waiting.
+	 */
+	t->held = len;
+	t->head_sent = true;
+	t->res->status = t->status;
+	return 0;
+}
+
+/* Write the held head, if any, before whatever follows it. */
+static int
+upstream_flush_head(struct transfer *t)
+{
+	size_t len = t->held;
+
+	if (len == 0)
+		return 0;
+	t->held = 0;
+	if (conn_write(t->h->conn, t->head_out, len) < 0)
+		return upstream_client_lost(t);
 	return 0;
 }
 
@@ -657,13 +696,17 @@ upstream_header_cb(char *buf, size_t size, size_t nmemb, void *userdata)
 	return len;
 }
 
-/* The last chunk, with the upstream's trailers if the client asked for them. */
+/*
+ * The last chunk, with the upstream's trailers if the client asked for them,
+ * after the head if it is still held (an empty body).
+ */
 static int
 upstream_send_last_chunk(struct transfer *t)
 {
 	char out[UPSTREAM_MAX_RESPONSE_HEAD];
 	const char *line;
 	size_t i, len = 0;
+	struct iovec iov[2];
 
 	if (http_appendf(out, sizeof(out), &len, "0\r\n") < 0)
 		return -1;
@@ -677,32 +720,38 @@ upstream_send_last_chunk(struct transfer *t)
 	if (len + 2 > sizeof(out))
 		len = 3;
 	memcpy(out + len, "\r\n", 2);
-	return conn_write(t->h->conn, out, len + 2);
+	iov[0] = (struct iovec){ t->head_out, t->held };
+	iov[1] = (struct iovec){ out, len + 2 };
+	t->held = 0;
+	return conn_writev(t->h->conn, iov, 2);
 }
 
-/* Response body: straight to the client, in a chunk of its own if we frame. */
+/*
+ * Response body: straight to the client, after the head if it is still
+ * held, in a chunk of its own if we frame.
+ */
 static size_t
 upstream_write_cb(char *buf, size_t size, size_t nmemb, void *userdata)
 {
 	struct transfer *t = userdata;
 	size_t len = size * nmemb;
 	char chunk[24];
-	struct iovec iov[3];
-	int r;
+	struct iovec iov[4];
+	int n = 0;
 
 	if (!t->head_sent)
 		return transfer_fail(t, 502, "upstream body before its head"), 0;
 	if (t->no_body || len == 0)
 		return len;
-	if (t->chunked_out) {
-		iov[0] = (struct iovec){ chunk, (size_t)snprintf(chunk, sizeof(chunk), "%zx\r\n", len) };
-		iov[1] = (struct iovec){ buf, len };
-		iov[2] = (struct iovec){ (char *)"\r\n", 2 };
-		r = conn_writev(t->h->conn, iov, 3);
-	} else
-		r = conn_write(t->h->conn, buf, len);
-	if (r < 0)
-		return transfer_fail(t, 499, "client went away"), 0;
+	iov[n++] = (struct iovec){ t->head_out, t->held };
+	if (t->chunked_out)
+		iov[n++] = (struct iovec){ chunk, (size_t)snprintf(chunk, sizeof(chunk), "%zx\r\n", len) };
+	iov[n++] = (struct iovec){ buf, len };
+	if (t->chunked_out)
+		iov[n++] = (struct iovec){ (char *)"\r\n", 2 };
+	t->held = 0;
+	if (conn_writev(t->h->conn, iov, n) < 0)
+		return upstream_client_lost(t), 0;
 	t->res->bytes_sent += len;
 	return len;
 }
@@ -740,6 +789,9 @@ upstream_progress_cb(void *userdata, curl_off_t dltotal, curl_off_t dlnow,
 	struct transfer *t = userdata;
 	int64_t now = conn_now_usec();
 
+	/* libcurl is done with what it read: a head still held goes now. */
+	if (upstream_flush_head(t) < 0)
+		return 1;
 	/* Once the head is out, a write to a client that left fails by itself. */
 	if (!t->head_sent && now - t->last_liveness >= UPSTREAM_LIVENESS_INTERVAL_MS * 1000LL) {
 		t->last_liveness = now;
@@ -967,7 +1019,7 @@ upstream_forward(struct upstream *u, struct http_server *h, const struct http_re
 	curl_slist_free_all(fields);
 
 	if (rc == CURLE_OK && t->head_sent) {
-		if (t->chunked_out && upstream_send_last_chunk(t) < 0) {
+		if ((t->chunked_out ? upstream_send_last_chunk(t) : upstream_flush_head(t)) < 0) {
 			res->why = "client went away";
 			res->keep_alive = false;
 		}
@@ -976,6 +1028,8 @@ upstream_forward(struct upstream *u, struct http_server *h, const struct http_re
 		 * The head is out, so the only honest signal left is to close
 		 * without the final chunk or the promised length.
 		 */
+		if (t->held > 0)
+			(void)conn_write(h->conn, t->head_out, t->held);
 		res->truncated = true;
 		res->keep_alive = false;
 		if (!t->failed)

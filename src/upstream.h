@@ -47,6 +47,7 @@ struct upstream_result {
 int   upstream_init(struct upstream *u, const struct config *cfg);
 void  upstream_free(struct upstream *u);
 CURL *upstream_handle(struct upstream *u, bool chunked_upload);
+const char *upstream_version(void);
 void  upstream_check_config(struct config *cfg);
 struct curl_slist *upstream_request_fields(const struct config *cfg, const struct route *r,
           const struct http_request *req, const char *peer, bool *ret_trailers);

@@ -418,6 +418,10 @@ load config_helpers
 	prefix = /
 	upstream = https://127.0.0.1:$TLS_PORT
 	EOF
+	if ! gf_has_tls; then
+		refused_without_tls tls
+		return
+	fi
 	start_conf_proxy tls
 	run gf_curl -i "$PURL/x"
 	assert_line --regexp '^HTTP/1.1 502 '
@@ -434,6 +438,10 @@ load config_helpers
 	ca-file = $GF_TMP/ca.pem
 	preserve-host = no
 	EOF
+	if ! gf_has_tls; then
+		refused_without_tls tls
+		return
+	fi
 	start_conf_proxy tls
 	run gf_curl -w '%{http_code}\n' "$PURL/x?y"
 	assert_line 'tls: GET /base/x?y HTTP/1.1'
@@ -453,6 +461,10 @@ load config_helpers
 	upstream = https://127.0.0.1:$TLS_PORT
 	ca-file = $GF_TMP/first-ca.pem
 	EOF
+	if ! gf_has_tls; then
+		refused_without_tls tls
+		return
+	fi
 	start_conf_proxy tls
 	run status_of "$PURL/x"
 	assert_output 502

@@ -191,3 +191,23 @@ unix_backend() {
 	cat "$err" >&2
 	fail "$name did not start listening on $sock"
 }
+
+# gf_has_tls - does this gfproxy's libcurl speak TLS? Not when built with
+# make CURL=static-notls: "gfproxy --version" then names no TLS library.
+gf_has_tls() {
+	"$GF_PROXY_BIN" --version | sed -n 2p | grep -Eq '(OpenSSL|GnuTLS|wolfSSL|mbedTLS)/'
+}
+
+# refused_without_tls NAME - for a gfproxy without TLS: the https routes of
+# $GF_TMP/NAME.conf are a configuration error, so --check-config exits 78
+# naming the route, and a request gets 503 with the reason logged at
+# priority 2.
+refused_without_tls() {
+	run "$GF_PROXY_BIN" --check-config "$GF_TMP/$1.conf"
+	assert_failure 78
+	assert_output --partial "this libcurl has no TLS for https://"
+	start_conf_proxy "$1"
+	run status_of "$PURL/x"
+	assert_output 503
+	wait_log PROXY "^<2>$GF_TMP/$1.conf:[0-9]*: route [a-z]*: this libcurl has no TLS for https://"
+}

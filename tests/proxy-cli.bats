@@ -17,14 +17,15 @@ load helpers
 	done
 }
 
-@test "cli: --version prints the version and exits 0" {
+@test "cli: --version prints the version and libcurl's, and exits 0" {
 	gf_need_proxy
-	run "$GF_PROXY_BIN" --version
-	assert_success
-	assert_output --regexp '^gfproxy [0-9]+\.[0-9]+\.[0-9]+$'
-	run "$GF_PROXY_BIN" -V
-	assert_success
-	assert_output --regexp '^gfproxy [0-9]+\.[0-9]+\.[0-9]+$'
+	for o in --version -V; do
+		run "$GF_PROXY_BIN" "$o"
+		assert_success
+		assert_equal "${#lines[@]}" 2
+		assert_line --index 0 --regexp '^gfproxy [0-9]+\.[0-9]+\.[0-9]+$'
+		assert_line --index 1 --regexp '^libcurl/[0-9]+\.[0-9]+\.[0-9]+'
+	done
 }
 
 @test "cli: an unknown option exits 64" {
