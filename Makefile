@@ -70,11 +70,14 @@ check: deps
 	GFPROXY_BUILD=$(BUILD)/static-notls bats $(BATSFLAGS) tests
 	tests/fuzz/run 30
 
-# Loopback benchmark against nginx, haproxy and Go; writes tests/bench/RESULTS.md.
+# Loopback benchmark against nginx, haproxy and Go, gfproxy built three ways
+# (CURL=system, static, static-notls); writes tests/bench/RESULTS.md.
 bench: deps
-	@packaging/install-deps bench
+	@packaging/install-deps bench static
 	@$(MAKE) --no-print-directory all
-	tests/bench/run $(BUILD)
+	@$(MAKE) --no-print-directory CURL=static BUILD=$(BUILD)/static all
+	@$(MAKE) --no-print-directory CURL=static-notls BUILD=$(BUILD)/static-notls all
+	tests/bench/run $(BUILD) $(BUILD)/static $(BUILD)/static-notls
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSTEMDUNITDIR)
