@@ -59,15 +59,21 @@ run: deps
 
 # The suite runs three times: against the build, the sanitizer build, and
 # the fastest-starting build (CURL=static-notls), whose https routes are a
-# configuration error, as the TLS tests then check.
+# configuration error, as the TLS tests then check. That build needs Debian's
+# curl source from the archive; without it, the third run is left out and
+# make check says so.
 check: deps
 	@packaging/install-deps check static
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory BUILD=build/asan CFLAGS="$(ASAN_FLAGS)" LDFLAGS="$(ASAN_FLAGS)" all
-	@$(MAKE) --no-print-directory CURL=static-notls BUILD=$(BUILD)/static-notls all
 	GFPROXY_BUILD=$(BUILD) bats $(BATSFLAGS) tests
 	GFPROXY_BUILD=build/asan GFPROXY_SANITIZED=1 bats $(BATSFLAGS) tests
-	GFPROXY_BUILD=$(BUILD)/static-notls bats $(BATSFLAGS) tests
+	@if $(MAKE) --no-print-directory CURL=static-notls BUILD=$(BUILD)/static-notls all; then \
+		echo "GFPROXY_BUILD=$(BUILD)/static-notls bats $(BATSFLAGS) tests"; \
+		GFPROXY_BUILD=$(BUILD)/static-notls bats $(BATSFLAGS) tests; \
+	else \
+		echo "make check: NOT RUN against CURL=static-notls: its libcurl could not be built (above)" >&2; \
+	fi
 	tests/fuzz/run 30
 
 # Loopback benchmark against nginx, haproxy and Go, gfproxy built three ways
