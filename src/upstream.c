@@ -501,10 +501,16 @@ upstream_skip_response_field(struct transfer *t, const char *line)
 	return false;
 }
 
-/* A write to the client failed: it is gone, and so is keep-alive. */
+/*
+ * A write to the client failed: it is gone, and so is keep-alive. If the
+ * write held the final head, the client never had an answer: 499, not a
+ * truncated response.
+ */
 static int
-upstream_client_lost(struct transfer *t)
+upstream_client_lost(struct transfer *t, bool with_head)
 {
+	if (with_head)
+		t->head_sent = false;
 	t->res->keep_alive = false;
 	return transfer_fail(t, 499, "client went away");
 }
@@ -577,20 +583,24 @@ upstream_send_head(struct transfer *t)
 	if (http_appendf(out, cap, &len, "\r\n") < 0)
 		return transfer_fail(t, 502, "upstream response head too large");
 
-	if (interim) {
-		if (conn_write(t->h->conn, out, len) < 0)
-			return upstream_client_lost(t);
-		return 0;
+	if (!interim) {
+		t->head_sent = true;
+		t->res->status = t->status;
 	}
 	/*
 	 * The final head is held until the first body bytes, so a small
 	 * response leaves in one write and one segment; the progress callback
 	 * flushes it once libcurl has handled what it read, so a head whose
-	 * body comes later is not kept waiting.
+	 * body comes later is not kept waiting. Not while the request body is
+	 * still coming: libcurl would read it before calling back, and a client
+	 * may wait for the head (an early 401 or 413) before sending more.
 	 */
-	t->held = len;
-	t->head_sent = true;
-	t->res->status = t->status;
+	if (!interim && t->h->body_done) {
+		t->held = len;
+		return 0;
+	}
+	if (conn_write(t->h->conn, out, len) < 0)
+		return upstream_client_lost(t, !interim);
 	return 0;
 }
 
@@ -604,7 +614,7 @@ upstream_flush_head(struct transfer *t)
 		return 0;
 	t->held = 0;
 	if (conn_write(t->h->conn, t->head_out, len) < 0)
-		return upstream_client_lost(t);
+		return upstream_client_lost(t, true);
 	return 0;
 }
 
@@ -722,8 +732,14 @@ upstream_send_last_chunk(struct transfer *t)
 	memcpy(out + len, "\r\n", 2);
 	iov[0] = (struct iovec){ t->head_out, t->held };
 	iov[1] = (struct iovec){ out, len + 2 };
+	if (conn_writev(t->h->conn, iov, 2) < 0) {
+		if (t->held > 0)
+			t->head_sent = false;   /* the client never had an answer */
+		t->held = 0;
+		return -1;
+	}
 	t->held = 0;
-	return conn_writev(t->h->conn, iov, 2);
+	return 0;
 }
 
 /*
@@ -737,12 +753,14 @@ upstream_write_cb(char *buf, size_t size, size_t nmemb, void *userdata)
 	size_t len = size * nmemb;
 	char chunk[24];
 	struct iovec iov[4];
+	bool with_head;
 	int n = 0;
 
 	if (!t->head_sent)
 		return transfer_fail(t, 502, "upstream body before its head"), 0;
 	if (t->no_body || len == 0)
 		return len;
+	with_head = t->held > 0;
 	iov[n++] = (struct iovec){ t->head_out, t->held };
 	if (t->chunked_out)
 		iov[n++] = (struct iovec){ chunk, (size_t)snprintf(chunk, sizeof(chunk), "%zx\r\n", len) };
@@ -751,7 +769,7 @@ upstream_write_cb(char *buf, size_t size, size_t nmemb, void *userdata)
 		iov[n++] = (struct iovec){ (char *)"\r\n", 2 };
 	t->held = 0;
 	if (conn_writev(t->h->conn, iov, n) < 0)
-		return upstream_client_lost(t), 0;
+		return upstream_client_lost(t, with_head), 0;
 	t->res->bytes_sent += len;
 	return len;
 }
@@ -1022,6 +1040,8 @@ upstream_forward(struct upstream *u, struct http_server *h, const struct http_re
 		if ((t->chunked_out ? upstream_send_last_chunk(t) : upstream_flush_head(t)) < 0) {
 			res->why = "client went away";
 			res->keep_alive = false;
+			if (!t->head_sent)
+				res->status = 499;  /* not even the head reached it */
 		}
 	} else if (t->head_sent) {
 		/*

@@ -193,9 +193,11 @@ unix_backend() {
 }
 
 # gf_has_tls - does this gfproxy's libcurl speak TLS? Not when built with
-# make CURL=static-notls: "gfproxy --version" then names no TLS library.
+# make CURL=static-notls. gfproxy's own check answers: --check-config of an
+# https route.
 gf_has_tls() {
-	"$GF_PROXY_BIN" --version | sed -n 2p | grep -Eq '(OpenSSL|GnuTLS|wolfSSL|mbedTLS)/'
+	printf '[route t]\nprefix = /\nupstream = https://127.0.0.1:1\n' >"$GF_TMP/tls-probe.conf"
+	"$GF_PROXY_BIN" --check-config "$GF_TMP/tls-probe.conf" >/dev/null 2>&1
 }
 
 # refused_without_tls NAME - for a gfproxy without TLS: the https routes of
