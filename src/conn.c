@@ -150,6 +150,16 @@ conn_fill(struct conn *c, int64_t deadline_usec)
 	}
 	if (c->len == sizeof(c->buf))
 		return -ENOBUFS;
+	/*
+	 * Right after an answer the client is usually still reading it, so a
+	 * read would only fail with EAGAIN: wait first. Otherwise (a new
+	 * connection, a body under way) the bytes are usually there: read first.
+	 */
+	if (c->answered) {
+		c->answered = false;
+		if ((r = conn_wait(c->fd, POLLIN, deadline_usec)) < 0)
+			return r;
+	}
 	for (;;) {
 		n = read(c->fd, c->buf + c->len, sizeof(c->buf) - c->len);
 		if (n >= 0) {
@@ -189,6 +199,7 @@ conn_writev(struct conn *c, struct iovec *iov, int iovcnt)
 		}
 		/* A write that made progress restarts the clock. */
 		deadline = conn_now_usec() + CONN_WRITE_TIMEOUT_MS * 1000LL;
+		c->answered = true;
 		while (iovcnt > 0 && (size_t)n >= iov->iov_len) {
 			n -= (ssize_t)iov->iov_len;
 			iov++, iovcnt--;

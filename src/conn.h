@@ -2,6 +2,7 @@
 #ifndef GFPROXY_CONN_H
 #define GFPROXY_CONN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -16,6 +17,7 @@ struct conn {
 	char    peer_port[8];
 	size_t  off;                /* first unconsumed byte in buf */
 	size_t  len;                /* bytes in buf */
+	bool    answered;           /* written to since the last read */
 	char    buf[CONN_BUFSIZE];
 };
 

@@ -60,6 +60,8 @@ journal_send(struct iovec *iov, int n)
 }
 
 /* Under systemd stderr is a stream to journald too: never block on it either. */
+static bool stderr_not_socket;
+
 static void
 journal_stderr(int priority, const char *message)
 {
@@ -71,9 +73,14 @@ journal_stderr(int priority, const char *message)
 		return;
 	if ((size_t)n >= sizeof(line))
 		n = (int)sizeof(line) - 1;
-	if (send(STDERR_FILENO, line, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 &&
-	    errno == ENOTSOCK)
-		(void)!write(STDERR_FILENO, line, (size_t)n);
+	/* Once stderr is known not to be a socket, write() it without asking again. */
+	if (!stderr_not_socket) {
+		if (send(STDERR_FILENO, line, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0 ||
+		    errno != ENOTSOCK)
+			return;
+		stderr_not_socket = true;
+	}
+	(void)!write(STDERR_FILENO, line, (size_t)n);
 }
 
 /*

@@ -966,6 +966,8 @@ transfer_rewind(struct transfer *t)
 	t->body_handed = 0;
 	t->sends = 0;
 	t->last_progress = conn_now_usec();
+	/* The client was just heard from: the first check can wait an interval. */
+	t->last_liveness = t->last_progress;
 	t->last_dl = t->last_ul = -1;
 	t->up->errbuf[0] = '\0';
 }
