@@ -173,6 +173,11 @@ LDLIBS_PROXY   = $(shell $(CURL_PC) --libs libcurl 2>/dev/null) \
                  $(shell pkg-config --libs libsystemd inih 2>/dev/null)
 $(BUILD)/gfproxy: $(CURL_STATIC)/lib/libcurl.a
 $(PROXY_OBJ): | $(CURL_STATIC)/lib/libcurl.a
-$(CURL_STATIC)/lib/libcurl.a: packaging/build-curl
-	packaging/build-curl $(CURL_BUILD_OPT) $(CURL_STATIC) $(CURL_CONFIGURE)
+# Asked every time: build-curl rebuilds when the installed libcurl4 (Debian's
+# security updates), the options or the script changed, and otherwise leaves
+# libcurl.a alone, so gfproxy is relinked only when it changed.
+$(CURL_STATIC)/lib/libcurl.a: FORCE
+	@packaging/build-curl $(CURL_BUILD_OPT) $(CURL_STATIC) $(CURL_CONFIGURE)
+FORCE:
+.PHONY: FORCE
 endif
