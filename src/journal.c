@@ -59,9 +59,9 @@ journal_send(struct iovec *iov, int n)
 	return r;
 }
 
-/* Under systemd stderr is a stream to journald too: never block on it either. */
-static bool stderr_not_socket;
+static bool stderr_not_socket;     /* stderr is a file or a pipe: write() it */
 
+/* Under systemd stderr is a stream to journald too: never block on it either. */
 static void
 journal_stderr(int priority, const char *message)
 {
@@ -73,7 +73,6 @@ journal_stderr(int priority, const char *message)
 		return;
 	if ((size_t)n >= sizeof(line))
 		n = (int)sizeof(line) - 1;
-	/* Once stderr is known not to be a socket, write() it without asking again. */
 	if (!stderr_not_socket) {
 		if (send(STDERR_FILENO, line, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0 ||
 		    errno != ENOTSOCK)

@@ -101,8 +101,7 @@ upstream_handle(struct upstream *u, bool chunked_upload)
 	curl_easy_setopt(u->curl, CURLOPT_SHARE, u->share);
 	/* Upstreams come from the configuration only, never from http_proxy and co. */
 	curl_easy_setopt(u->curl, CURLOPT_PROXY, "");
-	if (curl_easy_setopt(u->curl, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK)
-		curl_easy_setopt(u->curl, CURLOPT_PROTOCOLS_STR, "http");  /* built without TLS */
+	curl_easy_setopt(u->curl, CURLOPT_PROTOCOLS_STR, u->protocols);
 	curl_easy_setopt(u->curl, CURLOPT_ERRORBUFFER, u->errbuf);
 	curl_easy_setopt(u->curl, CURLOPT_NOSIGNAL, 1L);
 	return u->curl;
@@ -113,6 +112,8 @@ upstream_init(struct upstream *u, const struct config *cfg)
 {
 	memset(u, 0, sizeof(*u));
 	u->cfg = cfg;
+	u->protocols = curl_version_info(CURLVERSION_NOW)->features & CURL_VERSION_SSL ?
+	    "http,https" : "http";
 	/* Large buffers: on the heap, once per connection. */
 	if ((u->t = malloc(sizeof(*u->t))) == NULL)
 		return -1;

@@ -26,6 +26,7 @@ struct upstream {
 	bool                 stale; /* replace curl before the next request */
 	struct transfer     *t;     /* the state of the request in flight */
 	const struct config *cfg;
+	const char          *protocols;  /* "http,https", or "http" without TLS */
 	char                 errbuf[CURL_ERROR_SIZE];
 	char                 url[ROUTE_MAX_TARGET + 512];  /* the last one asked, for the log */
 	char                 why[CURL_ERROR_SIZE + 128];   /* errbuf and errno, for the log */
