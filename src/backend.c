@@ -51,7 +51,6 @@
 #define BACKEND_SSE_INTERVAL_MS 100
 #define BACKEND_CLOSE_PROMISED  1000          /* bytes /close announces */
 #define BACKEND_CLOSE_SENT      100           /* bytes /close sends before closing */
-#define BACKEND_LINGER_MS       2000          /* draining a client after our last reply */
 #define BACKEND_MAX_HEAD        512           /* bytes of a response head */
 #define BACKEND_SMALL_BODY      128           /* bytes of a fixed or formatted body */
 #define BACKEND_EARLY_HINTS_MS  100           /* /early-hints: from the 103 to the 200 */
@@ -1229,22 +1228,6 @@ backend_serve(struct backend *b)
 	return b->keep_alive ? 0 : -ECONNRESET;
 }
 
-/*
- * After our last response, stop writing and read until the client closes
- * (briefly): closing with unread bytes would reset the connection and could
- * destroy that response before the client read it.
- */
-static void
-backend_linger(struct backend *b)
-{
-	int64_t deadline = conn_now_usec() + BACKEND_LINGER_MS * 1000LL;
-
-	conn_shutdown(&b->conn);
-	do
-		b->conn.off = b->conn.len;
-	while (conn_fill(&b->conn, deadline) > 0);
-}
-
 int
 main(int argc, char *argv[])
 {
@@ -1308,6 +1291,6 @@ main(int argc, char *argv[])
 		if (backend_serve(b) < 0)
 			break;
 	}
-	backend_linger(b);
+	conn_linger(&b->conn);
 	return 0;
 }

@@ -226,3 +226,30 @@ conn_shutdown(struct conn *c)
 {
 	shutdown(c->fd, SHUT_WR);
 }
+
+/* Has the client sent bytes not read yet, in our buffer or the kernel's? */
+bool
+conn_has_input(const struct conn *c)
+{
+	char byte;
+
+	return conn_pending(c) > 0 || recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
+/*
+ * Close after our last response while the client may still be sending (a
+ * body we did not read, pipelined requests): closing with unread bytes would
+ * reset the connection and could destroy that response before the client
+ * read it. So stop writing, then read and discard until the client closes
+ * too, for at most CONN_LINGER_MS.
+ */
+void
+conn_linger(struct conn *c)
+{
+	int64_t deadline = conn_now_usec() + CONN_LINGER_MS * 1000LL;
+
+	conn_shutdown(c);
+	do
+		c->off = c->len;
+	while (conn_fill(c, deadline) > 0);
+}

@@ -10,6 +10,7 @@
 
 #define CONN_BUFSIZE          (64 * 1024)  /* bytes read ahead from the client */
 #define CONN_WRITE_TIMEOUT_MS 30000        /* longest a client may refuse to read */
+#define CONN_LINGER_MS        2000         /* draining a client after our last reply */
 
 struct conn {
 	int     fd;                 /* the connection, read and written */
@@ -32,6 +33,8 @@ ssize_t  conn_fill(struct conn *c, int64_t deadline_usec);
 int      conn_write(struct conn *c, const void *data, size_t len);
 int      conn_writev(struct conn *c, struct iovec *iov, int iovcnt);
 void     conn_shutdown(struct conn *c);
+bool     conn_has_input(const struct conn *c);
+void     conn_linger(struct conn *c);
 int64_t  conn_now_usec(void);
 
 static inline size_t

@@ -190,6 +190,35 @@ http_appendf(char *buf, size_t size, size_t *len, const char *fmt, ...)
 	return 0;
 }
 
+/*
+ * Append strings, up to a NULL, as http_appendf does: for the paths taken
+ * on every request, where a format costs more than the copying.
+ */
+int
+http_cat(char *buf, size_t size, size_t *len, ...)
+{
+	const char *s;
+	size_t used = *len, n;
+	va_list ap;
+	int r = 0;
+
+	va_start(ap, len);
+	while ((s = va_arg(ap, const char *)) != NULL) {
+		n = strlen(s);
+		if (n >= size - used) {
+			r = -1;
+			break;
+		}
+		memcpy(buf + used, s, n);
+		used += n;
+	}
+	va_end(ap);
+	if (r == 0)
+		*len = used;
+	buf[*len] = '\0';
+	return r;
+}
+
 bool
 http_body_forbidden(const char *method, int status)
 {
@@ -794,11 +823,13 @@ http_send_continue(struct http_server *h)
 }
 
 /*
- * Read up to room bytes of the current request's body, decoded. Returns the
- * byte count, 0 at the end of the body, or -1 with h->status and h->why set.
+ * Read up to room bytes of the current request's body, decoded. The client
+ * may be silent until stall_usec; waiting for it is optional. Returns the
+ * byte count, 0 at the end of the body, HTTP_BODY_LATER when not waiting and
+ * nothing has come yet, or -1 with h->status and h->why set.
  */
-ssize_t
-http_read_body(struct http_server *h, void *buf, size_t room)
+static ssize_t
+http_body(struct http_server *h, void *buf, size_t room, int64_t stall_usec, bool wait)
 {
 	struct conn *c = h->conn;
 	size_t len;
@@ -823,9 +854,12 @@ http_read_body(struct http_server *h, void *buf, size_t room)
 				return (ssize_t)h->out_len;
 			continue;
 		}
-		n = conn_fill(c, conn_now_usec() + HTTP_BODY_TIMEOUT_MS * 1000LL);
+		/* Not waiting: a deadline already past reads once, and does not poll. */
+		n = conn_fill(c, wait ? stall_usec : 0);
 		if (n > 0)
 			continue;
+		if (n == -ETIMEDOUT && !wait && conn_now_usec() < stall_usec)
+			return HTTP_BODY_LATER;
 		h->closing = true;
 		if (n == -ETIMEDOUT)
 			return http_fail(h, 408, "request body stalled");
@@ -833,4 +867,22 @@ http_read_body(struct http_server *h, void *buf, size_t room)
 		    "read error");
 	}
 	return (ssize_t)h->out_len;
+}
+
+/* The body as above, waiting for the client as long as a body may be silent. */
+ssize_t
+http_read_body(struct http_server *h, void *buf, size_t room)
+{
+	return http_body(h, buf, room, conn_now_usec() + HTTP_BODY_TIMEOUT_MS * 1000LL, true);
+}
+
+/*
+ * The body bytes at hand, without waiting: HTTP_BODY_LATER when there are
+ * none, until the client has been silent since since_usec for longer than a
+ * body may be (408).
+ */
+ssize_t
+http_read_body_ready(struct http_server *h, void *buf, size_t room, int64_t since_usec)
+{
+	return http_body(h, buf, room, since_usec + HTTP_BODY_TIMEOUT_MS * 1000LL, false);
 }

@@ -21,6 +21,7 @@
 #define HTTP_IDLE_TIMEOUT_MS    15000  /* keep-alive wait for the next request */
 #define HTTP_HEAD_TIMEOUT_MS    10000  /* first byte to the end of the head; 408 */
 #define HTTP_BODY_TIMEOUT_MS    30000  /* longest silence inside a body; 408 */
+#define HTTP_BODY_LATER         (-2)   /* http_read_body_ready(): nothing yet */
 
 struct http_header {
 	const char      *name;
@@ -91,6 +92,8 @@ struct http_server {
 void         http_server_init(struct http_server *h, struct conn *c, uint64_t max_body);
 int          http_read_head(struct http_server *h, struct http_request *req);
 ssize_t      http_read_body(struct http_server *h, void *buf, size_t room);
+ssize_t      http_read_body_ready(struct http_server *h, void *buf, size_t room,
+                 int64_t since_usec);
 int          http_send_continue(struct http_server *h);
 int          http_error(struct conn *c, int status, const char *why);
 
@@ -103,6 +106,8 @@ bool         http_name_eq(const char *a, size_t alen, const char *b);
 void         http_date(char buf[static 32]);
 int          http_appendf(char *buf, size_t size, size_t *len, const char *fmt, ...)
                  __attribute__((format(printf, 4, 5)));
+int          http_cat(char *buf, size_t size, size_t *len, ...)
+                 __attribute__((sentinel));
 bool         http_body_forbidden(const char *method, int status);
 
 #endif

@@ -63,23 +63,24 @@ static bool stderr_not_socket;     /* stderr is a file or a pipe: write() it */
 
 /* Under systemd stderr is a stream to journald too: never block on it either. */
 static void
-journal_stderr(int priority, const char *message)
+journal_stderr(int priority, const char *message, size_t len)
 {
 	char line[JOURNAL_MAX_MESSAGE + 8];
-	int n;
+	size_t n = 0;
 
-	n = snprintf(line, sizeof(line), "<%d>%s\n", priority & 7, message);
-	if (n < 0)
-		return;
-	if ((size_t)n >= sizeof(line))
-		n = (int)sizeof(line) - 1;
+	line[n++] = '<';
+	line[n++] = (char)('0' + (priority & 7));
+	line[n++] = '>';
+	memcpy(line + n, message, len);
+	n += len;
+	line[n++] = '\n';
 	if (!stderr_not_socket) {
-		if (send(STDERR_FILENO, line, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0 ||
+		if (send(STDERR_FILENO, line, n, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0 ||
 		    errno != ENOTSOCK)
 			return;
 		stderr_not_socket = true;
 	}
-	(void)!write(STDERR_FILENO, line, (size_t)n);
+	(void)!write(STDERR_FILENO, line, n);
 }
 
 /*
@@ -115,26 +116,34 @@ journal_escape(char *dst, size_t size, const char *src, size_t len)
 	return o;
 }
 
-void
-journal_log(int priority, const struct journal_field *fields, size_t nfields,
-    const char *fmt, ...)
+/* "NAME=value" into dst; 0 when it does not fit. */
+static size_t
+journal_field_line(char *dst, size_t size, const char *name, const char *value)
 {
-	char message[JOURNAL_MAX_MESSAGE + sizeof("MESSAGE=")];
-	char prio[sizeof("PRIORITY=") + 1], ident[64];
-	char fieldbuf[JOURNAL_MAX_ENTRY];
-	struct iovec iov[JOURNAL_MAX_FIELDS + 3];
-	size_t i, n = 0, used = 0;
-	va_list ap;
-	int r, len;
+	size_t nlen, vlen;
 
-	va_start(ap, fmt);
-	len = vsnprintf(message + 8, sizeof(message) - 8, fmt, ap);
-	va_end(ap);
-	if (len < 0)
-		return;
-	if ((size_t)len >= sizeof(message) - 8)
-		len = (int)sizeof(message) - 9;
-	memcpy(message, "MESSAGE=", 8);
+	if (value == NULL)
+		value = "";
+	nlen = strlen(name);
+	vlen = strlen(value);
+	if (nlen + 1 + vlen >= size)
+		return 0;
+	memcpy(dst, name, nlen);
+	dst[nlen] = '=';
+	memcpy(dst + nlen + 1, value, vlen);
+	dst[nlen + 1 + vlen] = '\0';
+	return nlen + 1 + vlen;
+}
+
+void
+journal_write(int priority, const struct journal_field *fields, size_t nfields,
+    const char *message)
+{
+	char prio[sizeof("PRIORITY=") + 1] = "PRIORITY=0";
+	char ident[64], fieldbuf[JOURNAL_MAX_ENTRY];
+	struct iovec iov[JOURNAL_MAX_FIELDS + 3];
+	size_t i, l, n = 0, used = 0, len = strnlen(message, JOURNAL_MAX_MESSAGE);
+	int r;
 
 	/* sd_journal_sendv() reports success when there is no socket at all. */
 	if (journal_state < 0) {
@@ -142,19 +151,21 @@ journal_log(int priority, const struct journal_field *fields, size_t nfields,
 		journal_state = stat(JOURNAL_SOCKET, &st) == 0 && S_ISSOCK(st.st_mode);
 	}
 	if (journal_state == 1) {
-		snprintf(prio, sizeof(prio), "PRIORITY=%d", priority & 7);
-		snprintf(ident, sizeof(ident), "SYSLOG_IDENTIFIER=%s", journal_identifier);
-		iov[n++] = (struct iovec){ message, 8 + (size_t)len };
-		iov[n++] = (struct iovec){ prio, strlen(prio) };
-		iov[n++] = (struct iovec){ ident, strlen(ident) };
+		prio[sizeof(prio) - 2] = (char)('0' + (priority & 7));
+		l = journal_field_line(fieldbuf, sizeof(fieldbuf), "MESSAGE", "");
+		memcpy(fieldbuf + l, message, len);
+		iov[n++] = (struct iovec){ fieldbuf, l + len };
+		used = l + len + 1;
+		iov[n++] = (struct iovec){ prio, sizeof(prio) - 1 };
+		iov[n++] = (struct iovec){ ident,
+		    journal_field_line(ident, sizeof(ident), "SYSLOG_IDENTIFIER", journal_identifier) };
 		for (i = 0; i < nfields && i < JOURNAL_MAX_FIELDS; i++) {
-			char *f = fieldbuf + used;
-			int l = snprintf(f, sizeof(fieldbuf) - used, "%s=%s", fields[i].name,
-			    fields[i].value != NULL ? fields[i].value : "");
-			if (l < 0 || (size_t)l >= sizeof(fieldbuf) - used)
+			l = journal_field_line(fieldbuf + used, sizeof(fieldbuf) - used,
+			    fields[i].name, fields[i].value);
+			if (l == 0)
 				break;  /* out of room: the rest of the fields are dropped */
-			iov[n++] = (struct iovec){ f, (size_t)l };
-			used += (size_t)l + 1;
+			iov[n++] = (struct iovec){ fieldbuf + used, l };
+			used += l + 1;
 		}
 		r = journal_send(iov, (int)n);
 		if (r >= 0)
@@ -162,5 +173,21 @@ journal_log(int priority, const struct journal_field *fields, size_t nfields,
 		/* No journald listening, or it stopped reading: stderr for good. */
 		journal_state = 0;
 	}
-	journal_stderr(priority, message + 8);
+	journal_stderr(priority, message, len);
+}
+
+void
+journal_log(int priority, const struct journal_field *fields, size_t nfields,
+    const char *fmt, ...)
+{
+	char message[JOURNAL_MAX_MESSAGE + 1];
+	va_list ap;
+	int len;
+
+	va_start(ap, fmt);
+	len = vsnprintf(message, sizeof(message), fmt, ap);
+	va_end(ap);
+	if (len < 0)
+		return;
+	journal_write(priority, fields, nfields, message);
 }

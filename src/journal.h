@@ -16,6 +16,8 @@ struct journal_field {
 };
 
 void    journal_init(const char *identifier);
+void    journal_write(int priority, const struct journal_field *fields, size_t nfields,
+            const char *message);
 void    journal_log(int priority, const struct journal_field *fields, size_t nfields,
             const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 size_t  journal_escape(char *dst, size_t size, const char *src, size_t len);

@@ -7,7 +7,7 @@
  * between clients, and nothing running while nobody connects.
  */
 #include <getopt.h>
-#include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,6 +177,19 @@ proxy_check_config(const struct proxy_options *opt, struct config *cfg)
 	return EXIT_SUCCESS;
 }
 
+/* The decimal digits of v, at the end of buf. */
+static const char *
+proxy_number(char buf[static 24], uint64_t v)
+{
+	char *p = buf + 23;
+
+	*p = '\0';
+	do
+		*--p = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	return p;
+}
+
 /*
  * One journal entry per request, written after the response is flushed so
  * the client never waits for it.
@@ -185,11 +198,16 @@ static void
 proxy_log(const struct conn *c, const struct http_request *req, const char *upstream_url,
     int status, const struct upstream_result *res, int64_t start_usec)
 {
-	char target[512], url[640], why[256], num[6][24];
+	char target[512], url[640], why[256], num[6][24], message[JOURNAL_MAX_MESSAGE];
+	const char *code, *sent;
 	int64_t usec = conn_now_usec() - start_usec;
 	int prio;
+
+	/* The escaped parts, a method and six numbers fit in one message. */
+	_Static_assert(sizeof(target) + sizeof(url) + sizeof(why) + sizeof(num) + 64 <=
+	    JOURNAL_MAX_MESSAGE, "log message too small");
 	struct journal_field fields[11];
-	size_t n = 0;
+	size_t n = 0, len = 0;
 
 	journal_escape(target, sizeof(target), req->target, req->target_len);
 	journal_escape(url, sizeof(url), upstream_url, upstream_url != NULL ? strlen(upstream_url) : 0);
@@ -204,27 +222,29 @@ proxy_log(const struct conn *c, const struct http_request *req, const char *upst
 	else
 		prio = LOG_INFO;
 
-	snprintf(num[0], sizeof(num[0]), "%d", status);
-	snprintf(num[1], sizeof(num[1]), "%" PRIu64, res->bytes_sent);
-	snprintf(num[2], sizeof(num[2]), "%" PRIu64, res->bytes_received);
-	snprintf(num[3], sizeof(num[3]), "%" PRId64, usec);
 	fields[n++] = (struct journal_field){ "REMOTE_ADDR", c->peer_addr };
 	fields[n++] = (struct journal_field){ "REMOTE_PORT", c->peer_port };
 	fields[n++] = (struct journal_field){ "HTTP_METHOD", req->method };
 	fields[n++] = (struct journal_field){ "HTTP_TARGET", target };
 	if (upstream_url != NULL)
 		fields[n++] = (struct journal_field){ "UPSTREAM_URL", url };
-	fields[n++] = (struct journal_field){ "HTTP_STATUS", num[0] };
-	fields[n++] = (struct journal_field){ "BYTES_SENT", num[1] };
-	fields[n++] = (struct journal_field){ "BYTES_RECEIVED", num[2] };
-	fields[n++] = (struct journal_field){ "DURATION_USEC", num[3] };
+	code = proxy_number(num[0], (uint64_t)status);
+	sent = proxy_number(num[1], res->bytes_sent);
+	fields[n++] = (struct journal_field){ "HTTP_STATUS", code };
+	fields[n++] = (struct journal_field){ "BYTES_SENT", sent };
+	fields[n++] = (struct journal_field){ "BYTES_RECEIVED",
+	    proxy_number(num[2], res->bytes_received) };
+	fields[n++] = (struct journal_field){ "DURATION_USEC", proxy_number(num[3], (uint64_t)usec) };
 	if (res->why != NULL)
 		fields[n++] = (struct journal_field){ "ERROR", why };
 
-	journal_log(prio, fields, n, "%s %s%s%s %d %" PRIu64 "B %" PRId64 ".%" PRId64 "ms%s%s",
-	    req->method, target, upstream_url != NULL ? " -> " : "", upstream_url != NULL ? url : "",
-	    status, res->bytes_sent, usec / 1000, (usec % 1000) / 100,
-	    res->why != NULL ? ": " : "", why);
+	/* "GET /a -> http://b/a 200 29B 1.2ms: why": always fits, see above. */
+	(void)http_cat(message, sizeof(message), &len, req->method, " ", target,
+	    upstream_url != NULL ? " -> " : "", upstream_url != NULL ? url : "",
+	    " ", code, " ", sent, "B ", proxy_number(num[4], (uint64_t)usec / 1000), ".",
+	    proxy_number(num[5], (uint64_t)usec % 1000 / 100), "ms",
+	    res->why != NULL ? ": " : "", why, NULL);
+	journal_write(prio, fields, n, message);
 }
 
 /*
@@ -352,7 +372,11 @@ main(int argc, char **argv)
 		if (!res.keep_alive)
 			break;
 	}
-	conn_shutdown(&conn);
+	/* As nginx's lingering close, when the client may still be sending. */
+	if (!h.body_done || conn_has_input(&conn))
+		conn_linger(&conn);
+	else
+		conn_shutdown(&conn);
 	upstream_free(&up);
 	config_free(&cfg);
 	return EXIT_SUCCESS;

@@ -7,6 +7,11 @@
  * the upstream connection open between them. Nothing here holds a whole
  * body: request bodies go through the read callback in libcurl's upload
  * buffer, response bodies through the write callback.
+ *
+ * libcurl is driven through a multi handle, with the client in the same
+ * poll: while the client's body is slow to come, the upload pauses and the
+ * upstream is still heard, so an answer it gives before taking the whole
+ * body (an early 401 or 413) reaches the client at once.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -53,6 +58,9 @@ struct transfer {
 	unsigned    sends;          /* times libcurl began sending this request */
 	size_t      staged_len;     /* the body the client had already sent, */
 	size_t      staged_off;     /* checked before going upstream */
+	bool        body_paused;    /* the upload waits for the client */
+	int64_t     body_since;     /* when the client last sent body bytes */
+	int64_t     resp_left;      /* body bytes the final head announced, or -1 */
 
 	/* Buffers, not cleared between requests. */
 	size_t      field_off[UPSTREAM_MAX_RESPONSE_FIELDS];
@@ -126,6 +134,8 @@ upstream_init(struct upstream *u, const struct config *cfg)
 	if ((u->share = curl_share_init()) == NULL ||
 	    curl_share_setopt(u->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) != CURLSHE_OK)
 		return -1;
+	if ((u->multi = curl_multi_init()) == NULL)
+		return -1;
 	return upstream_fresh_handle(u);
 }
 
@@ -171,6 +181,9 @@ upstream_free(struct upstream *u)
 	if (u->curl != NULL)
 		curl_easy_cleanup(u->curl);
 	u->curl = NULL;
+	if (u->multi != NULL)
+		curl_multi_cleanup(u->multi);
+	u->multi = NULL;
 	if (u->share != NULL) {
 		curl_share_cleanup(u->share);
 		u->share = NULL;
@@ -216,15 +229,15 @@ upstream_skip_request_field(const struct route *r, const struct http_request *re
 	return false;
 }
 
+/* Append "name" sep "value": sep is ": ", or ";" for an empty value. */
 static int
-upstream_add(struct curl_slist **list, const char *fmt, const char *name, const char *value)
+upstream_add(struct curl_slist **list, const char *name, const char *sep, const char *value)
 {
 	char line[HTTP_MAX_HEADER_BYTES + 256];
 	struct curl_slist *l;
-	int n;
+	size_t len = 0;
 
-	n = snprintf(line, sizeof(line), fmt, name, value);
-	if (n < 0 || (size_t)n >= sizeof(line))
+	if (http_cat(line, sizeof(line), &len, name, sep, value, NULL) < 0)
 		return -1;
 	if ((l = curl_slist_append(*list, line)) == NULL)
 		return -1;
@@ -237,10 +250,8 @@ static int
 upstream_collect(char *buf, size_t size, const char *value)
 {
 	size_t len = strlen(buf);
-	int n;
 
-	n = snprintf(buf + len, size - len, "%s%s", len > 0 ? ", " : "", value);
-	return n < 0 || (size_t)n >= size - len ? -1 : 0;
+	return http_cat(buf, size, &len, len > 0 ? ", " : "", value, NULL);
 }
 
 /*
@@ -273,11 +284,11 @@ upstream_forwarding_fields(struct curl_slist **list, const struct config *cfg,
 
 	if (upstream_collect(fw->xff, sizeof(fw->xff), peer) < 0 ||
 	    (!upstream_ruled(r, "X-Forwarded-For") &&
-	     upstream_add(list, "%s: %s", "X-Forwarded-For", fw->xff) < 0) ||
+	     upstream_add(list, "X-Forwarded-For", ": ", fw->xff) < 0) ||
 	    (!fw->xf_host && req->host != NULL && !upstream_ruled(r, "X-Forwarded-Host") &&
-	     upstream_add(list, "%s: %s", "X-Forwarded-Host", req->host) < 0) ||
+	     upstream_add(list, "X-Forwarded-Host", ": ", req->host) < 0) ||
 	    (!fw->xf_proto && !upstream_ruled(r, "X-Forwarded-Proto") &&
-	     upstream_add(list, "%s: %s", "X-Forwarded-Proto", "http") < 0))
+	     upstream_add(list, "X-Forwarded-Proto", ": ", "http") < 0))
 		return -1;
 	if (cfg->forwarded && !upstream_ruled(r, "Forwarded")) {
 		/* RFC 7239: an IPv6 node is bracketed and quoted; quote the host always. */
@@ -288,13 +299,13 @@ upstream_forwarding_fields(struct curl_slist **list, const struct config *cfg,
 			snprintf(node + len, sizeof(node) - len, ";host=\"%s\"", req->host);
 		}
 		if (upstream_collect(fw->forwarded, sizeof(fw->forwarded), node) < 0 ||
-		    upstream_add(list, "%s: %s", "Forwarded", fw->forwarded) < 0)
+		    upstream_add(list, "Forwarded", ": ", fw->forwarded) < 0)
 			return -1;
 	}
 	if (cfg->via && !upstream_ruled(r, "Via")) {
 		if (upstream_collect(fw->via, sizeof(fw->via),
 		    req->version >= 11 ? "1.1 gfproxy" : "1.0 gfproxy") < 0 ||
-		    upstream_add(list, "%s: %s", "Via", fw->via) < 0)
+		    upstream_add(list, "Via", ": ", fw->via) < 0)
 			return -1;
 	}
 	return 0;
@@ -354,8 +365,7 @@ pass:
 		accept |= http_name_eq(hd->name, hd->name_len, "Accept");
 		expect |= http_name_eq(hd->name, hd->name_len, "Expect");
 		/* libcurl reads "Name:" as "remove Name"; "Name;" sends it empty. */
-		if (upstream_add(&list, hd->value_len > 0 ? "%s: %s" : "%s;%s",
-		    hd->name, hd->value) < 0)
+		if (upstream_add(&list, hd->name, hd->value_len > 0 ? ": " : ";", hd->value) < 0)
 			goto fail;
 	}
 	if (upstream_forwarding_fields(&list, cfg, r, req, peer, fw) < 0)
@@ -363,17 +373,17 @@ pass:
 	for (i = 0; i < r->nrequest_rules; i++) {
 		if (r->request_rules[i].op == HEADER_REMOVE)
 			continue;
-		if (upstream_add(&list, *r->request_rules[i].value != '\0' ? "%s: %s" : "%s;%s",
-		    r->request_rules[i].name, r->request_rules[i].value) < 0)
+		if (upstream_add(&list, r->request_rules[i].name,
+		    *r->request_rules[i].value != '\0' ? ": " : ";", r->request_rules[i].value) < 0)
 			goto fail;
 		accept |= strcasecmp(r->request_rules[i].name, "Accept") == 0;
 	}
 	/* TE is hop-by-hop, but we relay trailers, so we may ask for them too. */
-	if (trailers && upstream_add(&list, "%s: %s", "TE", "trailers") < 0)
+	if (trailers && upstream_add(&list, "TE", ": ", "trailers") < 0)
 		goto fail;
 	/* Keep libcurl from adding what the client did not send. */
-	if ((!accept && upstream_add(&list, "%s:%s", "Accept", "") < 0) ||
-	    (!expect && upstream_add(&list, "%s:%s", "Expect", "") < 0))
+	if ((!accept && upstream_add(&list, "Accept", ":", "") < 0) ||
+	    (!expect && upstream_add(&list, "Expect", ":", "") < 0))
 		goto fail;
 	*ret_trailers = trailers;
 	return list;
@@ -398,12 +408,18 @@ upstream_read_cb(char *buf, size_t size, size_t nmemb, void *userdata)
 		t->body_handed += (uint64_t)n;
 		return (size_t)n;
 	}
-	n = http_read_body(t->h, buf, size * nmemb);
+	n = http_read_body_ready(t->h, buf, size * nmemb, t->body_since);
+	if (n == HTTP_BODY_LATER) {
+		/* upstream_perform() resumes the upload when the client sends. */
+		t->body_paused = true;
+		return CURL_READFUNC_PAUSE;
+	}
 	if (n < 0) {
 		t->res->client_fault = true;
 		transfer_fail(t, t->h->status, t->h->why);
 		return CURL_READFUNC_ABORT;
 	}
+	t->body_since = conn_now_usec();
 	t->body_handed += (uint64_t)n;
 	t->res->bytes_received += (uint64_t)n;
 	return (size_t)n;
@@ -448,8 +464,7 @@ upstream_trailer_cb(struct curl_slist **list, void *userdata)
 		hd = &t->req->trailers[i];
 		if (http_trailer_forbidden(hd->name, hd->name_len))
 			continue;
-		if (upstream_add(list, hd->value_len > 0 ? "%s: %s" : "%s;%s", hd->name,
-		    hd->value) < 0)
+		if (upstream_add(list, hd->name, hd->value_len > 0 ? ": " : ";", hd->value) < 0)
 			return CURL_TRAILERFUNC_ABORT;
 	}
 	return CURL_TRAILERFUNC_OK;
@@ -530,6 +545,8 @@ upstream_send_head(struct transfer *t)
 	size_t i, len = 0;
 	bool has_length = false, has_te = false, interim = t->status < 200;
 	const char *line, *v;
+	char code[4];
+	long long length = -1;
 
 	for (i = 0; i < t->nfields; i++) {
 		line = t->head + t->field_off[i];
@@ -541,6 +558,7 @@ upstream_send_head(struct transfer *t)
 			    v[strspn(v, "0123456789") + strspn(v + strspn(v, "0123456789"), " \t")] != '\0')
 				return transfer_fail(t, 502, "invalid Content-Length from upstream");
 			has_length = true;
+			length = strtoll(v, NULL, 10);
 		} else if (upstream_field_is(line, "Transfer-Encoding"))
 			has_te = true;
 	}
@@ -549,6 +567,7 @@ upstream_send_head(struct transfer *t)
 
 	if (!interim) {
 		t->no_body = http_body_forbidden(req->method, t->status);
+		t->resp_left = t->no_body ? 0 : has_length ? length : -1;
 		/* A body we did not read keeps us from reading the next request. */
 		if (!t->h->body_done || t->h->closing)
 			t->res->keep_alive = false;
@@ -560,28 +579,33 @@ upstream_send_head(struct transfer *t)
 		}
 	}
 
-	if (http_appendf(out, cap, &len, "HTTP/1.1 %d %s\r\n", t->status, t->reason) < 0)
+	/* The status was checked to be three digits. */
+	code[0] = (char)('0' + t->status / 100);
+	code[1] = (char)('0' + t->status / 10 % 10);
+	code[2] = (char)('0' + t->status % 10);
+	code[3] = '\0';
+	if (http_cat(out, cap, &len, "HTTP/1.1 ", code, " ", t->reason, "\r\n", NULL) < 0)
 		return transfer_fail(t, 502, "upstream response head too large");
 	for (i = 0; i < t->nfields; i++) {
 		line = t->head + t->field_off[i];
 		if (upstream_skip_response_field(t, line))
 			continue;
-		if (http_appendf(out, cap, &len, "%s\r\n", line) < 0)
+		if (http_cat(out, cap, &len, line, "\r\n", NULL) < 0)
 			return transfer_fail(t, 502, "upstream response head too large");
 	}
 	for (i = 0; !interim && i < t->route->nresponse_rules; i++) {
 		const struct header_rule *rule = &t->route->response_rules[i];
 		if (rule->op != HEADER_REMOVE &&
-		    http_appendf(out, cap, &len, "%s: %s\r\n", rule->name, rule->value) < 0)
+		    http_cat(out, cap, &len, rule->name, ": ", rule->value, "\r\n", NULL) < 0)
 			return transfer_fail(t, 502, "upstream response head too large");
 	}
 	if (!interim && ((t->chunked_out &&
-	    http_appendf(out, cap, &len, "Transfer-Encoding: chunked\r\n") < 0) ||
-	    (!t->res->keep_alive && http_appendf(out, cap, &len, "Connection: close\r\n") < 0) ||
+	    http_cat(out, cap, &len, "Transfer-Encoding: chunked\r\n", NULL) < 0) ||
+	    (!t->res->keep_alive && http_cat(out, cap, &len, "Connection: close\r\n", NULL) < 0) ||
 	    (t->res->keep_alive && req->version < 11 &&
-	     http_appendf(out, cap, &len, "Connection: keep-alive\r\n") < 0)))
+	     http_cat(out, cap, &len, "Connection: keep-alive\r\n", NULL) < 0)))
 		return transfer_fail(t, 502, "upstream response head too large");
-	if (http_appendf(out, cap, &len, "\r\n") < 0)
+	if (http_cat(out, cap, &len, "\r\n", NULL) < 0)
 		return transfer_fail(t, 502, "upstream response head too large");
 
 	if (!interim) {
@@ -636,10 +660,12 @@ upstream_status_line(struct transfer *t, const char *line, size_t len)
 	for (i = 0; i < len; i++)
 		if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
 			break;
-	if (i == 0 || i != len || len >= sizeof(t->reason))
-		snprintf(t->reason, sizeof(t->reason), "%s", http_reason(t->status));
-	else
-		snprintf(t->reason, sizeof(t->reason), "%.*s", (int)len, p);
+	if (i == 0 || i != len || len >= sizeof(t->reason)) {
+		p = http_reason(t->status);
+		len = strnlen(p, sizeof(t->reason) - 1);
+	}
+	memcpy(t->reason, p, len);
+	t->reason[len] = '\0';
 	t->head_len = t->nfields = 0;
 	return 0;
 }
@@ -719,13 +745,13 @@ upstream_send_last_chunk(struct transfer *t)
 	size_t i, len = 0;
 	struct iovec iov[2];
 
-	if (http_appendf(out, sizeof(out), &len, "0\r\n") < 0)
+	if (http_cat(out, sizeof(out), &len, "0\r\n", NULL) < 0)
 		return -1;
 	for (i = 0; t->want_trailers && i < t->nfields; i++) {
 		line = t->head + t->field_off[i];
 		if (http_trailer_forbidden(line, strcspn(line, ":")))
 			continue;
-		if (http_appendf(out, sizeof(out), &len, "%s\r\n", line) < 0)
+		if (http_cat(out, sizeof(out), &len, line, "\r\n", NULL) < 0)
 			break;  /* what does not fit is dropped, the body is complete */
 	}
 	if (len + 2 > sizeof(out))
@@ -772,6 +798,8 @@ upstream_write_cb(char *buf, size_t size, size_t nmemb, void *userdata)
 	if (conn_writev(t->h->conn, iov, n) < 0)
 		return upstream_client_lost(t, with_head), 0;
 	t->res->bytes_sent += len;
+	if (t->resp_left > 0)
+		t->resp_left -= (int64_t)len < t->resp_left ? (int64_t)len : t->resp_left;
 	return len;
 }
 
@@ -819,7 +847,8 @@ upstream_progress_cb(void *userdata, curl_off_t dltotal, curl_off_t dlnow,
 			return 1;
 		}
 	}
-	if (dlnow != t->last_dl || ulnow != t->last_ul) {
+	/* Waiting for the client's body is not the upstream's silence. */
+	if (t->body_paused || dlnow != t->last_dl || ulnow != t->last_ul) {
 		t->last_dl = dlnow;
 		t->last_ul = ulnow;
 		t->last_progress = now;
@@ -944,11 +973,15 @@ upstream_point(struct upstream *u, const struct route *r, size_t i, const char *
     char *ret_target, size_t size, const char **ret_why)
 {
 	const struct upstream_def *d = &r->upstreams[i];
+	size_t len;
 	int status;
 
 	if ((status = route_rewrite(r, i, target, ret_target, size, ret_why)) != 0)
 		return status;
-	snprintf(u->url, sizeof(u->url), "%s%s", d->url, ret_target + strlen(d->base));
+	/* For the log; one too long for it names the upstream alone. */
+	len = 0;
+	if (http_cat(u->url, sizeof(u->url), &len, d->url, ret_target + strlen(d->base), NULL) < 0)
+		(void)http_cat(u->url, sizeof(u->url), &len, d->url, NULL);
 	curl_easy_setopt(u->curl, CURLOPT_URL, d->origin);
 	curl_easy_setopt(u->curl, CURLOPT_REQUEST_TARGET, ret_target);
 	curl_easy_setopt(u->curl, CURLOPT_UNIX_SOCKET_PATH, d->unix_path);
@@ -970,7 +1003,72 @@ transfer_rewind(struct transfer *t)
 	/* The client was just heard from: the first check can wait an interval. */
 	t->last_liveness = t->last_progress;
 	t->last_dl = t->last_ul = -1;
+	t->body_paused = false;
+	t->body_since = t->last_progress;
+	t->resp_left = -1;
 	t->up->errbuf[0] = '\0';
+}
+
+/*
+ * curl_easy_perform() with the client in the poll: libcurl runs the
+ * transfer, and while the upload is paused for want of the client's body,
+ * the client's socket wakes us to resume it. The read callback turns a
+ * client silent for too long into a 408.
+ */
+static CURLcode
+upstream_perform(struct upstream *u, struct transfer *t)
+{
+	struct curl_waitfd client = { .fd = t->h->conn->fd, .events = CURL_WAIT_POLLIN };
+	CURLcode rc = CURLE_OK;
+	CURLMcode mc;
+	CURLMsg *msg;
+	int64_t left;
+	int running = 0, wait_ms, nmsgs;
+	bool stall_due;
+
+	if ((mc = curl_multi_add_handle(u->multi, u->curl)) != CURLM_OK)
+		return CURLE_OUT_OF_MEMORY;
+	for (;;) {
+		if ((mc = curl_multi_perform(u->multi, &running)) != CURLM_OK || running == 0)
+			break;
+		/*
+		 * The upstream answered in full before taking the whole body (an
+		 * early 401 or 413 with Connection: close, which keeps libcurl
+		 * sending): that answer is the client's, the rest of the body is
+		 * not wanted. Removing the handle drops the upstream connection.
+		 */
+		if (t->head_sent && t->resp_left == 0 && !t->h->body_done) {
+			t->res->why = "upstream answered before the whole request body";
+			break;
+		}
+		wait_ms = UPSTREAM_POLL_MS;
+		stall_due = false;
+		if (t->body_paused) {
+			/* Wake in time for the read callback to declare the body stalled. */
+			left = t->body_since + HTTP_BODY_TIMEOUT_MS * 1000LL - conn_now_usec();
+			if (left < (int64_t)wait_ms * 1000) {
+				stall_due = true;
+				wait_ms = left > 0 ? (int)((left + 999) / 1000) : 0;
+			}
+		}
+		client.revents = 0;
+		if ((mc = curl_multi_poll(u->multi, &client, t->body_paused ? 1 : 0, wait_ms,
+		    NULL)) != CURLM_OK)
+			break;
+		if (t->body_paused && (client.revents != 0 || stall_due)) {
+			t->body_paused = false;
+			curl_easy_pause(u->curl, CURLPAUSE_CONT);
+		}
+	}
+	if (mc != CURLM_OK) {
+		snprintf(u->errbuf, sizeof(u->errbuf), "%s", curl_multi_strerror(mc));
+		rc = CURLE_OUT_OF_MEMORY;
+	}
+	while ((msg = curl_multi_info_read(u->multi, &nmsgs)) != NULL)
+		if (msg->msg == CURLMSG_DONE)
+			rc = msg->data.result;
+	curl_multi_remove_handle(u->multi, u->curl);
+	return rc;
 }
 
 void
@@ -1033,7 +1131,7 @@ upstream_forward(struct upstream *u, struct http_server *h, const struct http_re
 		}
 		res->forwarded = true;
 		res->tries++;
-		rc = curl_easy_perform(curl);
+		rc = upstream_perform(u, t);
 		if (rc == CURLE_OK)
 			break;
 	}

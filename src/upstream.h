@@ -17,12 +17,14 @@
 #define UPSTREAM_STAGE_SIZE          (64 * 1024)  /* body checked before going upstream */
 #define UPSTREAM_EXPECT_WAIT_MS      1000         /* wait for 100 Continue, then send */
 #define UPSTREAM_LIVENESS_INTERVAL_MS 200         /* how often a waiting client is checked */
+#define UPSTREAM_POLL_MS             1000         /* longest wait without calling libcurl */
 
 struct transfer;
 
 struct upstream {
 	CURL                *curl;  /* the handle of the request in flight */
 	CURLSH              *share; /* the connection cache, kept across handles */
+	CURLM               *multi; /* runs the transfer, with the client in its poll */
 	bool                 stale; /* replace curl before the next request */
 	struct transfer     *t;     /* the state of the request in flight */
 	const struct config *cfg;

@@ -35,6 +35,26 @@ RSS_LIMIT_KB=$((16 * 1024))
 	[ "$got" -ge $((768 << 10)) ] || fail "backend had read only $got bytes of the first 1 MiB"
 }
 
+@test "streaming: an upstream that answers before the whole body is heard at once, and the client reads it" {
+	start_pair
+	# 1 GB announced, 20 MB sent (more than the socket buffers hold), then
+	# silence; /continue?reject answers 403 without reading the body. The
+	# 403 must come now, not after the 30 s body timeout, and the client must
+	# get to read it: gfproxy drains what it does not forward instead of
+	# resetting the connection while the client is still sending.
+	local t0 t1
+	t0=$(date +%s%N)
+	run gftool raw --port "$PROXY_PORT" --idle 10 --total 15 < <(
+		req 'POST /proxy/continue?reject HTTP/1.1' 'Host: 127.0.0.1' 'Content-Length: 1000000000'
+		head -c 20000000 /dev/zero)
+	t1=$(date +%s%N)
+	assert_success          # 0: gfproxy closed; 3 would be silence, 4 a reset
+	assert_line --index 0 --partial "HTTP/1.1 403 "
+	assert_output --partial "upload refused"
+	[ $(((t1 - t0) / 1000000)) -lt 5000 ] || fail "the answer took $(((t1 - t0) / 1000000)) ms"
+	wait_log PROXY '^<4>POST /proxy/continue[?]reject -> .* 403 '
+}
+
 @test "streaming: a chunked request body is forwarded while the client is still sending" {
 	start_pair
 	run gftool upload --port "$PROXY_PORT" --path /proxy/upload --size $((4 << 20)) --chunked \

@@ -439,8 +439,14 @@ start_journal_proxy() {
 		kill -TERM "$PROXY_SSA"; wait "$PROXY_SSA" 2>/dev/null || true
 	done
 	echo "# nofile:status ${codes[*]}" >&3
-	[ "$saw502" = 1 ] || [ "${GFPROXY_VALGRIND:-0}" = 1 ] ||
-		fail "no limit in the range made socket() fail: ${codes[*]}"
+	# The system libcurl holds a descriptor of its own (the socketpair that
+	# wakes curl_multi_poll), so its socket() fails one limit above what the
+	# loader needs. The minimal static libcurl holds none: every limit the
+	# loader passes leaves room for the upstream socket, and all are 200.
+	if ldd "$GF_PROXY_BIN" | grep -q 'libcurl\.so'; then
+		[ "$saw502" = 1 ] || [ "${GFPROXY_VALGRIND:-0}" = 1 ] ||
+			fail "no limit in the range made socket() fail: ${codes[*]}"
+	fi
 	# The backend served the others undisturbed.
 	run gf_curl "$BACKEND_URL/user/1"
 	assert_output "user info from server backend"
