@@ -153,9 +153,10 @@ conn_fill(struct conn *c, int64_t deadline_usec)
 	/*
 	 * Right after an answer the client is usually still reading it, so a
 	 * read would only fail with EAGAIN: wait first. Otherwise (a new
-	 * connection, a body under way) the bytes are usually there: read first.
+	 * connection, a body under way) the bytes are usually there: read first,
+	 * and always when asked not to wait (a deadline of 0).
 	 */
-	if (c->answered) {
+	if (c->answered && deadline_usec > 0) {
 		c->answered = false;
 		if ((r = conn_wait(c->fd, POLLIN, deadline_usec)) < 0)
 			return r;
@@ -241,15 +242,19 @@ conn_has_input(const struct conn *c)
  * body we did not read, pipelined requests): closing with unread bytes would
  * reset the connection and could destroy that response before the client
  * read it. So stop writing, then read and discard until the client closes
- * too, for at most CONN_LINGER_MS.
+ * too, as nginx's lingering close does: until it is silent for
+ * CONN_LINGER_IDLE_MS, and for CONN_LINGER_MAX_MS at most.
  */
 void
 conn_linger(struct conn *c)
 {
-	int64_t deadline = conn_now_usec() + CONN_LINGER_MS * 1000LL;
+	int64_t now = conn_now_usec(), end = now + CONN_LINGER_MAX_MS * 1000LL, deadline;
 
 	conn_shutdown(c);
-	do
+	do {
 		c->off = c->len;
-	while (conn_fill(c, deadline) > 0);
+		deadline = now + CONN_LINGER_IDLE_MS * 1000LL;
+		if (deadline > end)
+			deadline = end;
+	} while (conn_fill(c, deadline) > 0 && (now = conn_now_usec()) < end);
 }

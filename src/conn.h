@@ -10,7 +10,8 @@
 
 #define CONN_BUFSIZE          (64 * 1024)  /* bytes read ahead from the client */
 #define CONN_WRITE_TIMEOUT_MS 30000        /* longest a client may refuse to read */
-#define CONN_LINGER_MS        2000         /* draining a client after our last reply */
+#define CONN_LINGER_IDLE_MS   2000         /* draining a client after our last reply: */
+#define CONN_LINGER_MAX_MS    30000        /* until silent this long, at most this long */
 
 struct conn {
 	int     fd;                 /* the connection, read and written */

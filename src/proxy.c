@@ -372,8 +372,11 @@ main(int argc, char **argv)
 		if (!res.keep_alive)
 			break;
 	}
-	/* As nginx's lingering close, when the client may still be sending. */
-	if (!h.body_done || conn_has_input(&conn))
+	/*
+	 * Linger when the client may still be sending: after a head we could
+	 * not parse, a body we did not read, or with bytes already waiting.
+	 */
+	if (r < 0 || (h.head_done && !h.body_done) || conn_has_input(&conn))
 		conn_linger(&conn);
 	else
 		conn_shutdown(&conn);

@@ -59,8 +59,10 @@ struct transfer {
 	size_t      staged_len;     /* the body the client had already sent, */
 	size_t      staged_off;     /* checked before going upstream */
 	bool        body_paused;    /* the upload waits for the client */
-	int64_t     body_since;     /* when the client last sent body bytes */
+	int64_t     body_since;     /* since when it has waited, or 0 */
 	int64_t     resp_left;      /* body bytes the final head announced, or -1 */
+	bool        resp_closes;    /* the upstream closes after this response */
+	bool        resp_http10;    /* its status line said HTTP/1.0 */
 
 	/* Buffers, not cleared between requests. */
 	size_t      field_off[UPSTREAM_MAX_RESPONSE_FIELDS];
@@ -408,6 +410,9 @@ upstream_read_cb(char *buf, size_t size, size_t nmemb, void *userdata)
 		t->body_handed += (uint64_t)n;
 		return (size_t)n;
 	}
+	/* The client may be silent for a while from now, as in http_read_body(). */
+	if (t->body_since == 0)
+		t->body_since = conn_now_usec();
 	n = http_read_body_ready(t->h, buf, size * nmemb, t->body_since);
 	if (n == HTTP_BODY_LATER) {
 		/* upstream_perform() resumes the upload when the client sends. */
@@ -419,7 +424,7 @@ upstream_read_cb(char *buf, size_t size, size_t nmemb, void *userdata)
 		transfer_fail(t, t->h->status, t->h->why);
 		return CURL_READFUNC_ABORT;
 	}
-	t->body_since = conn_now_usec();
+	t->body_since = 0;
 	t->body_handed += (uint64_t)n;
 	t->res->bytes_received += (uint64_t)n;
 	return (size_t)n;
@@ -544,6 +549,7 @@ upstream_send_head(struct transfer *t)
 	const struct http_request *req = t->req;
 	size_t i, len = 0;
 	bool has_length = false, has_te = false, interim = t->status < 200;
+	bool closes = false, keeps = false;
 	const char *line, *v;
 	char code[4];
 	long long length = -1;
@@ -559,8 +565,13 @@ upstream_send_head(struct transfer *t)
 				return transfer_fail(t, 502, "invalid Content-Length from upstream");
 			has_length = true;
 			length = strtoll(v, NULL, 10);
-		} else if (upstream_field_is(line, "Transfer-Encoding"))
+		} else if (upstream_field_is(line, "Transfer-Encoding")) {
 			has_te = true;
+		} else if (upstream_field_is(line, "Connection")) {
+			v = line + sizeof("Connection");
+			closes |= http_list_has(v, strlen(v), "close", 5);
+			keeps |= http_list_has(v, strlen(v), "keep-alive", 10);
+		}
 	}
 	if (has_length && has_te)
 		return transfer_fail(t, 502, "upstream sent both Content-Length and Transfer-Encoding");
@@ -568,6 +579,7 @@ upstream_send_head(struct transfer *t)
 	if (!interim) {
 		t->no_body = http_body_forbidden(req->method, t->status);
 		t->resp_left = t->no_body ? 0 : has_length ? length : -1;
+		t->resp_closes = closes || (t->resp_http10 && !keeps);
 		/* A body we did not read keeps us from reading the next request. */
 		if (!t->h->body_done || t->h->closing)
 			t->res->keep_alive = false;
@@ -655,6 +667,7 @@ upstream_status_line(struct transfer *t, const char *line, size_t len)
 	    line[11] < '0' || line[11] > '9' || (len > 12 && line[12] != ' '))
 		return transfer_fail(t, 502, "invalid status line from upstream");
 	t->status = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
+	t->resp_http10 = line[7] == '0';
 	p = len > 13 ? line + 13 : "";
 	len = len > 13 ? len - 13 : 0;
 	for (i = 0; i < len; i++)
@@ -769,6 +782,21 @@ upstream_send_last_chunk(struct transfer *t)
 	return 0;
 }
 
+/* "1f40\r\n": the size line of a chunk of len bytes, in buf. */
+static struct iovec
+upstream_chunk_line(char buf[static 24], size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	char *p = buf + 24;
+
+	*--p = '\n';
+	*--p = '\r';
+	do
+		*--p = hex[len & 0xf];
+	while ((len >>= 4) != 0);
+	return (struct iovec){ p, (size_t)(buf + 24 - p) };
+}
+
 /*
  * Response body: straight to the client, after the head if it is still
  * held, in a chunk of its own if we frame.
@@ -790,7 +818,7 @@ upstream_write_cb(char *buf, size_t size, size_t nmemb, void *userdata)
 	with_head = t->held > 0;
 	iov[n++] = (struct iovec){ t->head_out, t->held };
 	if (t->chunked_out)
-		iov[n++] = (struct iovec){ chunk, (size_t)snprintf(chunk, sizeof(chunk), "%zx\r\n", len) };
+		iov[n++] = upstream_chunk_line(chunk, len);
 	iov[n++] = (struct iovec){ buf, len };
 	if (t->chunked_out)
 		iov[n++] = (struct iovec){ (char *)"\r\n", 2 };
@@ -1004,9 +1032,16 @@ transfer_rewind(struct transfer *t)
 	t->last_liveness = t->last_progress;
 	t->last_dl = t->last_ul = -1;
 	t->body_paused = false;
-	t->body_since = t->last_progress;
+	t->body_since = 0;
 	t->resp_left = -1;
 	t->up->errbuf[0] = '\0';
+}
+
+/* The final answer is out whole, and the client's body is not all read. */
+static bool
+upstream_answered_early(const struct transfer *t)
+{
+	return t->head_sent && t->held == 0 && t->resp_left == 0 && !t->h->body_done;
 }
 
 /*
@@ -1024,7 +1059,6 @@ upstream_perform(struct upstream *u, struct transfer *t)
 	CURLMsg *msg;
 	int64_t left;
 	int running = 0, wait_ms, nmsgs;
-	bool stall_due;
 
 	if ((mc = curl_multi_add_handle(u->multi, u->curl)) != CURLM_OK)
 		return CURLE_OUT_OF_MEMORY;
@@ -1032,30 +1066,33 @@ upstream_perform(struct upstream *u, struct transfer *t)
 		if ((mc = curl_multi_perform(u->multi, &running)) != CURLM_OK || running == 0)
 			break;
 		/*
-		 * The upstream answered in full before taking the whole body (an
-		 * early 401 or 413 with Connection: close, which keeps libcurl
-		 * sending): that answer is the client's, the rest of the body is
-		 * not wanted. Removing the handle drops the upstream connection.
+		 * The upstream answered in full before taking the whole body and
+		 * closes (an early 401 or 413 with Connection: close, which keeps
+		 * libcurl sending): that answer is the client's, and the rest of
+		 * the body is nobody's. Removing the handle drops the connection.
+		 * An upstream that keeps the connection may still read the body
+		 * (a 202 before it): libcurl sends it, or stops by itself on a
+		 * refusal.
 		 */
-		if (t->head_sent && t->resp_left == 0 && !t->h->body_done) {
-			t->res->why = "upstream answered before the whole request body";
+		if (upstream_answered_early(t) && t->resp_closes)
 			break;
-		}
 		wait_ms = UPSTREAM_POLL_MS;
-		stall_due = false;
 		if (t->body_paused) {
 			/* Wake in time for the read callback to declare the body stalled. */
 			left = t->body_since + HTTP_BODY_TIMEOUT_MS * 1000LL - conn_now_usec();
-			if (left < (int64_t)wait_ms * 1000) {
-				stall_due = true;
+			if (left < (int64_t)wait_ms * 1000)
 				wait_ms = left > 0 ? (int)((left + 999) / 1000) : 0;
-			}
 		}
-		client.revents = 0;
 		if ((mc = curl_multi_poll(u->multi, &client, t->body_paused ? 1 : 0, wait_ms,
 		    NULL)) != CURLM_OK)
 			break;
-		if (t->body_paused && (client.revents != 0 || stall_due)) {
+		/*
+		 * Whatever woke us, let the read callback look: it takes what the
+		 * client sent, sees its end or error, or declares the stall. Only
+		 * POLLIN is reported for the client, so waiting on that alone
+		 * could spin on a socket that has only an error.
+		 */
+		if (t->body_paused) {
 			t->body_paused = false;
 			curl_easy_pause(u->curl, CURLPAUSE_CONT);
 		}
@@ -1068,6 +1105,15 @@ upstream_perform(struct upstream *u, struct transfer *t)
 		if (msg->msg == CURLMSG_DONE)
 			rc = msg->data.result;
 	curl_multi_remove_handle(u->multi, u->curl);
+	/*
+	 * The client has the whole answer, whatever became of the rest of the
+	 * upload: we stopped it, libcurl did, or sending to an upstream that
+	 * closed failed.
+	 */
+	if (upstream_answered_early(t) && !t->failed) {
+		t->res->why = "upstream answered before the whole request body";
+		rc = CURLE_OK;
+	}
 	return rc;
 }
 
