@@ -389,7 +389,9 @@ def cmd_pattern_sha256(a):
 def cmd_headers_backend(a):
     """Answer every request on every connection with the file's bytes as the
     response head followed by 'hello\\n' (Content-Length 6 unless the head
-    says otherwise). Logs each request line to stderr."""
+    says otherwise). Logs each request line to stderr. With --read-body the
+    answer goes out as soon as the head is in, before the request's
+    Content-Length body, which is then read and logged as "body N"."""
     head = open(a.head, "rb").read().replace(b"\n", b"\r\n")
     ls = socket.socket()
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -413,9 +415,24 @@ def cmd_headers_backend(a):
                     break
                 sys.stderr.write("request %s\n" % line.decode("latin-1"))
                 sys.stderr.flush()
-                while r.line():
-                    pass
+                length = 0
+                while True:
+                    f = r.line()
+                    if not f:
+                        break
+                    if f.lower().startswith(b"content-length:"):
+                        length = int(f.split(b":", 1)[1])
                 c.sendall(head + b"\r\n" + b"hello\n")
+                if a.read_body:
+                    r.deadline = time.monotonic() + 20
+                    got = 0
+                    while got < length:
+                        d = r.take(length - got)
+                        if not d:
+                            break
+                        got += len(d)
+                    sys.stderr.write("body %d\n" % got)
+                    sys.stderr.flush()
         finally:
             c.close()
     return 0
@@ -484,6 +501,7 @@ def main():
     q = sub.add_parser("headers-backend")
     q.add_argument("--head", required=True)
     q.add_argument("--lifetime", type=float, default=30)
+    q.add_argument("--read-body", action="store_true")
     q = sub.add_parser("blackhole")
     q.add_argument("--lifetime", type=float, default=30)
     a = p.parse_args()

@@ -56,6 +56,21 @@ RSS_LIMIT_KB=$((16 * 1024))
 	wait_log PROXY '^<4>POST /proxy/continue[?]reject -> .* 403 .*: upstream answered before the whole request body$'
 }
 
+@test "streaming: an upstream that answers 202 early and keeps its connection still gets the whole body" {
+	# The canned upstream answers as soon as the head is in, then reads the
+	# body: an early answer without Connection: close must not cut it.
+	printf 'HTTP/1.1 202 Accepted\nContent-Length: 6\n' >"$GF_TMP/head"
+	gf_bg CANNED "$GF_PY" "$GF_TOOLS" headers-backend --head "$GF_TMP/head" --read-body
+	start_proxy --upstream "http://127.0.0.1:$CANNED_PORT"
+	run gftool upload --port "$PROXY_PORT" --path /proxy/accept --size 3000000 \
+		--pause-after 1000000 --pause 1
+	assert_success
+	assert_line "status HTTP/1.1 202 Accepted"
+	assert_line "hello"
+	wait_log CANNED '^body 3000000$' 5
+	wait_log PROXY '^<6>POST /proxy/accept -> .* 202 6B [0-9.]+ms$'
+}
+
 @test "streaming: a chunked request body is forwarded while the client is still sending" {
 	start_pair
 	run gftool upload --port "$PROXY_PORT" --path /proxy/upload --size $((4 << 20)) --chunked \
