@@ -1037,11 +1037,14 @@ transfer_rewind(struct transfer *t)
 	t->up->errbuf[0] = '\0';
 }
 
-/* The final answer is out whole, and the client's body is not all read. */
+/*
+ * The final answer is out whole, and the client's body is not all read (so
+ * the head was never held: it is held only once the body is done).
+ */
 static bool
 upstream_answered_early(const struct transfer *t)
 {
-	return t->head_sent && t->held == 0 && t->resp_left == 0 && !t->h->body_done;
+	return t->head_sent && t->resp_left == 0 && !t->h->body_done;
 }
 
 /*
