@@ -11,10 +11,14 @@ Every wait is bounded. Subcommands:
             Content-Length or chunked, optionally in timed pieces; print the
             response, the expected sha256, and the peak RSS of a process
   download  GET a path, hash the body (either framing), print length, sha256,
-            the expected sha256 of the pattern, and the peak RSS of a process
+            the expected sha256 of the pattern, and the peak RSS of a process;
+            optionally with --method, a --body FILE sent --body-after seconds
+            of the response (while it comes), and reading at most --rate B/s
   pattern-sha256 N   sha256 of the first N bytes of the /bytes pattern
   headers-backend    a tiny HTTP server with canned response heads, for the
             one thing gfproxy-backend cannot do: send arbitrary response fields
+  stream-backend     a tiny HTTP server that streams its answer while it is
+            still reading the request body
   blackhole          a listener whose backlog is full, so connects hang
 """
 import argparse
@@ -23,6 +27,7 @@ import os
 import select
 import socket
 import sys
+import threading
 import time
 
 PERIOD = bytes((i * 31 + 7) & 0xFF for i in range(256))
@@ -112,13 +117,14 @@ class Sampler:
 
 
 class Reader:
-    """Buffered reads with an overall deadline."""
+    """Buffered reads with an overall deadline, at most rate bytes/s if given."""
 
-    def __init__(self, sock, deadline, sampler=None):
+    def __init__(self, sock, deadline, sampler=None, rate=0):
         self.s = sock
         self.buf = b""
         self.deadline = deadline
         self.sampler = sampler
+        self.rate = rate
 
     def more(self):
         left = self.deadline - time.monotonic()
@@ -126,7 +132,7 @@ class Reader:
             raise TimeoutError("deadline passed")
         self.s.settimeout(min(left, 0.2) if self.sampler else left)
         try:
-            d = self.s.recv(1 << 20)
+            d = self.s.recv(16384 if self.rate else 1 << 20)
         except socket.timeout:
             if self.sampler:
                 self.sampler.sample()
@@ -137,6 +143,9 @@ class Reader:
         if not d:
             return False
         self.buf += d
+        if self.rate:
+            # Small reads, evenly spaced: the sender's writes wait a little each time.
+            time.sleep(len(d) / self.rate)
         return True
 
     def line(self):
@@ -310,16 +319,26 @@ def cmd_upload(a):
 def cmd_download(a):
     sampler = Sampler(a.ssa)
     s = connect(a.port, 30)
-    s.sendall(("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n" % a.path).encode())
-    r = Reader(s, time.monotonic() + a.timeout, sampler)
+    head = "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" % (a.method, a.path)
+    body = None
+    if a.body:
+        body = open(a.body, "rb").read()
+        head += "Content-Length: %d\r\n" % len(body)
+    s.sendall((head + "\r\n").encode())
+    r = Reader(s, time.monotonic() + a.timeout, sampler, a.rate)
     status, fields = read_head(r)
+    body_at = time.monotonic() + a.body_after
     h = hashlib.sha256()
     n = 0
 
     def sink(c):
-        nonlocal n
+        nonlocal n, body
         h.update(c)
         n += len(c)
+        if body is not None and time.monotonic() >= body_at:
+            # Only now, while the answer is under way.
+            s.sendall(body)
+            body = None
     framing = read_body(r, fields, sink)
     sampler.sample(force=True)
     print("status", status.decode())
@@ -438,6 +457,69 @@ def cmd_headers_backend(a):
     return 0
 
 
+def cmd_stream_backend(a):
+    """Answer each request at once with a chunked 200 whose body is the /bytes
+    pattern, streamed as fast as the connection takes it while a second thread
+    reads the request's Content-Length body, and ended once that is all in.
+    Logs "body L sha256 HEX streamed N" to stderr for each."""
+    # Whole 64 KiB chunks, built once.
+    chunk = b"%x\r\n" % len(BLOCK) + BLOCK + b"\r\n"
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(8)
+    print(ls.getsockname()[1], flush=True)
+    ls.settimeout(a.lifetime)
+    end = time.monotonic() + a.lifetime
+    while time.monotonic() < end:
+        try:
+            c, _ = ls.accept()
+        except socket.timeout:
+            break
+        r = Reader(c, end)
+        try:
+            while True:
+                try:
+                    r.line()
+                except (EOFError, TimeoutError, socket.timeout):
+                    break
+                length = 0
+                while True:
+                    f = r.line()
+                    if not f:
+                        break
+                    if f.lower().startswith(b"content-length:"):
+                        length = int(f.split(b":", 1)[1])
+                h = hashlib.sha256()
+                got = [0]
+
+                def read_body():
+                    try:
+                        while got[0] < length:
+                            d = r.take(length - got[0])
+                            if not d:
+                                break
+                            h.update(d)
+                            got[0] += len(d)
+                    except OSError:
+                        pass
+                reader = threading.Thread(target=read_body, daemon=True)
+                reader.start()
+                c.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+                sent = 0
+                while reader.is_alive() and time.monotonic() < end:
+                    c.sendall(chunk)
+                    sent += len(BLOCK)
+                c.sendall(b"0\r\n\r\n")
+                sys.stderr.write("body %d sha256 %s streamed %d\n" % (got[0], h.hexdigest(), sent))
+                sys.stderr.flush()
+        except OSError:
+            pass
+        finally:
+            c.close()
+    return 0
+
+
 def cmd_blackhole(a):
     """Print a port whose connects hang: backlog full, never accepted."""
     ls = socket.socket()
@@ -488,6 +570,10 @@ def main():
     q = sub.add_parser("download")
     q.add_argument("--port", type=int, required=True)
     q.add_argument("--path", required=True)
+    q.add_argument("--method", default="GET")
+    q.add_argument("--body")
+    q.add_argument("--body-after", type=float, default=0)
+    q.add_argument("--rate", type=float, default=0)
     q.add_argument("--expect", type=int, default=0)
     q.add_argument("--ssa", type=int, default=0)
     q.add_argument("--timeout", type=float, default=300)
@@ -502,6 +588,8 @@ def main():
     q.add_argument("--head", required=True)
     q.add_argument("--lifetime", type=float, default=30)
     q.add_argument("--read-body", action="store_true")
+    q = sub.add_parser("stream-backend")
+    q.add_argument("--lifetime", type=float, default=60)
     q = sub.add_parser("blackhole")
     q.add_argument("--lifetime", type=float, default=30)
     a = p.parse_args()

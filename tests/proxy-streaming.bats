@@ -71,6 +71,36 @@ RSS_LIMIT_KB=$((16 * 1024))
 	wait_log PROXY '^<6>POST /proxy/accept -> .* 202 6B [0-9.]+ms$'
 }
 
+@test "streaming: a request body sent while the answer streams is read, not stalled into a 408" {
+	# The upstream answers at once and streams as fast as it is let while
+	# it reads the body. The client reads the answer at 8 MB/s and, 0.3 s
+	# into it, sends its 50,000-byte body. gfproxy, held back by the
+	# client, has just written to it whenever it looks for body bytes, and
+	# each look must still take them: on cdbe5ee~1 a look right after a
+	# write waited first, found nothing, and 30 s later the upload ended as
+	# "request body stalled" (a 408, under the 200 already sent).
+	local t0 t1 n
+	head -c 50000 /dev/urandom >"$GF_TMP/body"
+	gf_bg STREAMER "$GF_PY" "$GF_TOOLS" stream-backend
+	start_proxy --upstream "http://127.0.0.1:$STREAMER_PORT"
+	t0=$(date +%s%N)
+	run gftool download --port "$PROXY_PORT" --path /proxy/stream --method PUT \
+		--body "$GF_TMP/body" --body-after 0.3 --rate 8000000 --timeout 40
+	t1=$(date +%s%N)
+	assert_success
+	assert_line "status HTTP/1.1 200 OK"
+	assert_line "framing chunked"
+	n=$(sed -n 's/^length: //p' <<<"$output")
+	assert_line "sha256: $(gftool pattern-sha256 "$n")"
+	wait_log STREAMER "^body 50000 sha256 $(sha256sum <"$GF_TMP/body" | cut -d' ' -f1) streamed $n\$"
+	wait_log PROXY "^<6>PUT /proxy/stream -> .* 200 ${n}B [0-9.]+ms\$"
+	# About 2 s here, with time for valgrind's start: the body is read as
+	# it comes. (The few times cdbe5ee~1 did not end in the 408, it had
+	# mostly read the body only when the stream happened to pause, 12 to
+	# 30 s in.)
+	[ $(((t1 - t0) / 1000000)) -lt 10000 ] || fail "the exchange took $(((t1 - t0) / 1000000)) ms"
+}
+
 @test "streaming: a chunked request body is forwarded while the client is still sending" {
 	start_pair
 	run gftool upload --port "$PROXY_PORT" --path /proxy/upload --size $((4 << 20)) --chunked \
