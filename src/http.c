@@ -823,6 +823,17 @@ http_send_continue(struct http_server *h)
 }
 
 /*
+ * The final answer to the current request is going out: a 100 Continue
+ * can no longer be sent, as it would land inside that answer. A client
+ * still waiting for one sends its body once its own wait is over.
+ */
+void
+http_answer_begun(struct http_server *h)
+{
+	h->continue_sent = true;
+}
+
+/*
  * Read up to room bytes of the current request's body, decoded. The client
  * may be silent until stall_usec; waiting for it is optional. Returns the
  * byte count, 0 at the end of the body, HTTP_BODY_LATER when not waiting and

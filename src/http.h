@@ -75,7 +75,7 @@ struct http_server {
 	bool                 value_open;
 	bool                 head_done;
 	bool                 body_done;
-	bool                 continue_sent;
+	bool                 continue_sent; /* or too late: the final answer began */
 	bool                 in_trailers;
 	bool                 closing;       /* no further request will be read */
 	const char          *feed_end;      /* end of the bytes llhttp is parsing */
@@ -95,6 +95,7 @@ ssize_t      http_read_body(struct http_server *h, void *buf, size_t room);
 ssize_t      http_read_body_ready(struct http_server *h, void *buf, size_t room,
                  int64_t since_usec);
 int          http_send_continue(struct http_server *h);
+void         http_answer_begun(struct http_server *h);
 int          http_error(struct conn *c, int status, const char *why);
 
 const char  *http_reason(int status);

@@ -622,6 +622,8 @@ upstream_send_head(struct transfer *t)
 	if (!interim) {
 		t->head_sent = true;
 		t->res->status = t->status;
+		/* libcurl may still ask for the body, its wait for a 100 over. */
+		http_answer_begun(t->h);
 	}
 	/*
 	 * The final head is held until the first body bytes, so a small

@@ -13,12 +13,13 @@ Every wait is bounded. Subcommands:
   download  GET a path, hash the body (either framing), print length, sha256,
             the expected sha256 of the pattern, and the peak RSS of a process;
             optionally with --method, a --body FILE sent --body-after seconds
-            of the response (while it comes), and reading at most --rate B/s
+            of the response (while it comes) and announced with
+            --expect-continue, and reading at most --rate B/s
   pattern-sha256 N   sha256 of the first N bytes of the /bytes pattern
   headers-backend    a tiny HTTP server with canned response heads, for the
             one thing gfproxy-backend cannot do: send arbitrary response fields
   stream-backend     a tiny HTTP server that streams its answer while it is
-            still reading the request body
+            still reading the request body, with --gap seconds between chunks
   blackhole          a listener whose backlog is full, so connects hang
 """
 import argparse
@@ -324,6 +325,8 @@ def cmd_download(a):
     if a.body:
         body = open(a.body, "rb").read()
         head += "Content-Length: %d\r\n" % len(body)
+        if a.expect_continue:
+            head += "Expect: 100-continue\r\n"
     s.sendall((head + "\r\n").encode())
     r = Reader(s, time.monotonic() + a.timeout, sampler, a.rate)
     status, fields = read_head(r)
@@ -510,6 +513,7 @@ def cmd_stream_backend(a):
                 while reader.is_alive() and time.monotonic() < end:
                     c.sendall(chunk)
                     sent += len(BLOCK)
+                    time.sleep(a.gap)
                 c.sendall(b"0\r\n\r\n")
                 sys.stderr.write("body %d sha256 %s streamed %d\n" % (got[0], h.hexdigest(), sent))
                 sys.stderr.flush()
@@ -574,6 +578,7 @@ def main():
     q.add_argument("--body")
     q.add_argument("--body-after", type=float, default=0)
     q.add_argument("--rate", type=float, default=0)
+    q.add_argument("--expect-continue", action="store_true")
     q.add_argument("--expect", type=int, default=0)
     q.add_argument("--ssa", type=int, default=0)
     q.add_argument("--timeout", type=float, default=300)
@@ -590,6 +595,7 @@ def main():
     q.add_argument("--read-body", action="store_true")
     q = sub.add_parser("stream-backend")
     q.add_argument("--lifetime", type=float, default=60)
+    q.add_argument("--gap", type=float, default=0)
     q = sub.add_parser("blackhole")
     q.add_argument("--lifetime", type=float, default=30)
     a = p.parse_args()

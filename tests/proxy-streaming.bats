@@ -101,6 +101,28 @@ RSS_LIMIT_KB=$((16 * 1024))
 	[ $(((t1 - t0) / 1000000)) -lt 10000 ] || fail "the exchange took $(((t1 - t0) / 1000000)) ms"
 }
 
+@test "streaming: no 100 Continue inside an answer already under way" {
+	# The client expects 100-continue; the upstream answers 200 at once,
+	# without a 100, and streams a chunk every 1.5 s while it reads the
+	# body. libcurl sends the body once its 1 s wait for a 100 is over,
+	# and gfproxy then reads it from the client: a 100 Continue written to
+	# the client at that point would land between two chunks of the
+	# answer and corrupt it (the client gave up on the 100 and sends its
+	# body 0.5 s into the answer).
+	head -c 5000 /dev/urandom >"$GF_TMP/body"
+	gf_bg STREAMER "$GF_PY" "$GF_TOOLS" stream-backend --gap 1.5
+	start_proxy --upstream "http://127.0.0.1:$STREAMER_PORT"
+	run gftool download --port "$PROXY_PORT" --path /proxy/stream --method PUT \
+		--body "$GF_TMP/body" --expect-continue --body-after 0.5 --timeout 20
+	assert_success
+	assert_line "status HTTP/1.1 200 OK"
+	assert_line "framing chunked"
+	n=$(sed -n 's/^length: //p' <<<"$output")
+	assert_line "sha256: $(gftool pattern-sha256 "$n")"
+	wait_log STREAMER "^body 5000 sha256 $(sha256sum <"$GF_TMP/body" | cut -d' ' -f1) streamed $n\$"
+	wait_log PROXY "^<6>PUT /proxy/stream -> .* 200 ${n}B [0-9.]+ms\$"
+}
+
 @test "streaming: a chunked request body is forwarded while the client is still sending" {
 	start_pair
 	run gftool upload --port "$PROXY_PORT" --path /proxy/upload --size $((4 << 20)) --chunked \
