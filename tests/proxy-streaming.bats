@@ -107,8 +107,9 @@ RSS_LIMIT_KB=$((16 * 1024))
 	# body. libcurl sends the body once its 1 s wait for a 100 is over,
 	# and gfproxy then reads it from the client: a 100 Continue written to
 	# the client at that point would land between two chunks of the
-	# answer and corrupt it (the client gave up on the 100 and sends its
-	# body 0.5 s into the answer).
+	# answer and corrupt it (the client, done waiting for the 100, sends
+	# its body with the first chunk it gets 0.5 s into the answer: the
+	# second, at 1.5 s).
 	head -c 5000 /dev/urandom >"$GF_TMP/body"
 	gf_bg STREAMER "$GF_PY" "$GF_TOOLS" stream-backend --gap 1.5
 	start_proxy --upstream "http://127.0.0.1:$STREAMER_PORT"
