@@ -62,6 +62,7 @@ struct transfer {
 	int64_t     resp_left;      /* body bytes the final head announced, or -1 */
 	bool        resp_closes;    /* the upstream closes after this response */
 	bool        resp_http10;    /* its status line said HTTP/1.0 */
+	bool        expect_refused; /* a 417 to our Expect, its head held */
 
 	/* Buffers, not cleared between requests. */
 	size_t      field_off[UPSTREAM_MAX_RESPONSE_FIELDS];
@@ -626,6 +627,18 @@ upstream_send_head(struct transfer *t)
 		http_answer_begun(t->h);
 	}
 	/*
+	 * A 417 to the Expect: 100-continue we forwarded, before any of the
+	 * body: libcurl then drops this answer's body and sends the request
+	 * again without waiting, which upstream_prereq_cb turns into our own
+	 * 417. If it does not (the upstream closes), the body comes and the
+	 * head goes with it. Until then the head is held.
+	 */
+	if (t->status == 417 && req->expect_continue && t->body_handed == 0) {
+		t->expect_refused = true;
+		t->held = len;
+		return 0;
+	}
+	/*
 	 * The final head is held until the first body bytes, so a small
 	 * response leaves in one write and one segment; the progress callback
 	 * flushes it once libcurl has handled what it read, so a head whose
@@ -866,7 +879,7 @@ upstream_progress_cb(void *userdata, curl_off_t dltotal, curl_off_t dlnow,
 	int64_t now = conn_now_usec();
 
 	/* libcurl is done with what it read: a head still held goes now. */
-	if (upstream_flush_head(t) < 0)
+	if (!t->expect_refused && upstream_flush_head(t) < 0)
 		return 1;
 	/* Once the head is out, a write to a client that left fails by itself. */
 	if (!t->head_sent && now - t->last_liveness >= UPSTREAM_LIVENESS_INTERVAL_MS * 1000LL) {
@@ -942,6 +955,13 @@ upstream_prereq_cb(void *userdata, char *conn_primary_ip, char *conn_local_ip,
 {
 	struct transfer *t = userdata;
 
+	if (t->expect_refused) {
+		/* The upstream's 417 lost its body: the client gets ours. */
+		t->held = 0;
+		t->head_sent = false;
+		transfer_fail(t, 417, "upstream refused Expect: 100-continue");
+		return CURL_PREREQFUNC_ABORT;
+	}
 	if (++t->sends > 1 && (!upstream_idempotent(t->req) || t->req->has_body)) {
 		transfer_fail(t, 502, "upstream closed a reused connection; not resending");
 		return CURL_PREREQFUNC_ABORT;
@@ -1035,6 +1055,7 @@ transfer_rewind(struct transfer *t)
 	t->body_paused = false;
 	t->body_since = 0;
 	t->resp_left = -1;
+	t->expect_refused = false;
 	t->up->errbuf[0] = '\0';
 }
 

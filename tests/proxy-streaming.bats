@@ -124,6 +124,45 @@ RSS_LIMIT_KB=$((16 * 1024))
 	wait_log PROXY "^<6>PUT /proxy/stream -> .* 200 ${n}B [0-9.]+ms\$"
 }
 
+@test "streaming: a 417 to a forwarded Expect is answered whole, and the request is not sent again" {
+	# After a 417 to the Expect: 100-continue it sent, libcurl drops that
+	# answer's body and sends the request again, without the wait. The
+	# upstream must see one request, and the client a whole 417: gfproxy's
+	# own, as the upstream's body is gone.
+	printf 'HTTP/1.1 417 Expectation Failed\nContent-Length: 6\n' >"$GF_TMP/head"
+	gf_bg CANNED "$GF_PY" "$GF_TOOLS" headers-backend --head "$GF_TMP/head"
+	start_proxy --upstream "http://127.0.0.1:$CANNED_PORT"
+	run gftool raw --port "$PROXY_PORT" --split hello --pause 1 --idle 8 --total 20 < <(
+		req 'POST /proxy/accept HTTP/1.1' 'Host: 127.0.0.1' 'Expect: 100-continue' \
+			'Content-Length: 5'
+		printf hello)
+	assert_success
+	assert_line --index 0 --partial "HTTP/1.1 417 "
+	assert_output --partial $'Connection: close\r\n'
+	assert_equal "$(grep -c '^HTTP/' <<<"$output")" 1
+	assert_equal "$(resp_body <<<"$output")" "417 Expectation Failed: upstream refused Expect: 100-continue"
+	wait_log PROXY '^<4>POST /proxy/accept -> .* 417 0B [0-9.]+ms: upstream refused Expect: 100-continue$'
+	assert_equal "$(grep -c '^request ' "$GF_TMP/CANNED.err")" 1
+}
+
+@test "streaming: a 417 to a forwarded Expect that closes the connection is relayed as it is" {
+	# With Connection: close libcurl does not try again, and the upstream's
+	# own 417, body included, is the answer.
+	printf 'HTTP/1.1 417 Expectation Failed\nContent-Length: 6\nConnection: close\n' >"$GF_TMP/head"
+	gf_bg CANNED "$GF_PY" "$GF_TOOLS" headers-backend --head "$GF_TMP/head"
+	start_proxy --upstream "http://127.0.0.1:$CANNED_PORT"
+	run gftool raw --port "$PROXY_PORT" --split hello --pause 1 --idle 8 --total 20 < <(
+		req 'POST /proxy/accept HTTP/1.1' 'Host: 127.0.0.1' 'Expect: 100-continue' \
+			'Content-Length: 5'
+		printf hello)
+	assert_success
+	assert_line --index 0 --partial "HTTP/1.1 417 "
+	assert_equal "$(grep -c '^HTTP/' <<<"$output")" 1
+	assert_equal "$(resp_body <<<"$output")" hello
+	wait_log PROXY '^<[46]>POST /proxy/accept -> .* 417 6B [0-9.]+ms'
+	assert_equal "$(grep -c '^request ' "$GF_TMP/CANNED.err")" 1
+}
+
 @test "streaming: a chunked request body is forwarded while the client is still sending" {
 	start_pair
 	run gftool upload --port "$PROXY_PORT" --path /proxy/upload --size $((4 << 20)) --chunked \
