@@ -408,6 +408,37 @@ def cmd_pattern_sha256(a):
     return 0
 
 
+def read_request_head(r):
+    """A request head from Reader r: its request line and Content-Length (0
+    if none)."""
+    line = r.line()
+    length = 0
+    while True:
+        f = r.line()
+        if not f:
+            return line, length
+        if f.lower().startswith(b"content-length:"):
+            length = int(f.split(b":", 1)[1])
+
+
+def connections(lifetime):
+    """Listen on a free loopback port, print it, and yield each connection
+    accepted, with the end of the lifetime, until that end."""
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(8)
+    print(ls.getsockname()[1], flush=True)
+    ls.settimeout(lifetime)
+    end = time.monotonic() + lifetime
+    while time.monotonic() < end:
+        try:
+            c, _ = ls.accept()
+        except socket.timeout:
+            break
+        yield c, end
+
+
 def cmd_headers_backend(a):
     """Answer every request on every connection with the file's bytes as the
     response head followed by 'hello\\n' (Content-Length 6 unless the head
@@ -415,35 +446,17 @@ def cmd_headers_backend(a):
     answer goes out as soon as the head is in, before the request's
     Content-Length body, which is then read and logged as "body N"."""
     head = open(a.head, "rb").read().replace(b"\n", b"\r\n")
-    ls = socket.socket()
-    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind(("127.0.0.1", 0))
-    ls.listen(8)
-    print(ls.getsockname()[1], flush=True)
-    ls.settimeout(a.lifetime)
-    end = time.monotonic() + a.lifetime
-    while time.monotonic() < end:
-        try:
-            c, _ = ls.accept()
-        except socket.timeout:
-            break
+    for c, _ in connections(a.lifetime):
         c.settimeout(5)
         r = Reader(c, time.monotonic() + 5)
         try:
             while True:
                 try:
-                    line = r.line()
+                    line, length = read_request_head(r)
                 except (EOFError, TimeoutError, socket.timeout):
                     break
                 sys.stderr.write("request %s\n" % line.decode("latin-1"))
                 sys.stderr.flush()
-                length = 0
-                while True:
-                    f = r.line()
-                    if not f:
-                        break
-                    if f.lower().startswith(b"content-length:"):
-                        length = int(f.split(b":", 1)[1])
                 c.sendall(head + b"\r\n" + b"hello\n")
                 if a.read_body:
                     r.deadline = time.monotonic() + 20
@@ -467,32 +480,14 @@ def cmd_stream_backend(a):
     Logs "body L sha256 HEX streamed N" to stderr for each."""
     # Whole 64 KiB chunks, built once.
     chunk = b"%x\r\n" % len(BLOCK) + BLOCK + b"\r\n"
-    ls = socket.socket()
-    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind(("127.0.0.1", 0))
-    ls.listen(8)
-    print(ls.getsockname()[1], flush=True)
-    ls.settimeout(a.lifetime)
-    end = time.monotonic() + a.lifetime
-    while time.monotonic() < end:
-        try:
-            c, _ = ls.accept()
-        except socket.timeout:
-            break
+    for c, end in connections(a.lifetime):
         r = Reader(c, end)
         try:
             while True:
                 try:
-                    r.line()
+                    _, length = read_request_head(r)
                 except (EOFError, TimeoutError, socket.timeout):
                     break
-                length = 0
-                while True:
-                    f = r.line()
-                    if not f:
-                        break
-                    if f.lower().startswith(b"content-length:"):
-                        length = int(f.split(b":", 1)[1])
                 h = hashlib.sha256()
                 got = [0]
 

@@ -71,6 +71,20 @@ RSS_LIMIT_KB=$((16 * 1024))
 	wait_log PROXY '^<6>POST /proxy/accept -> .* 202 6B [0-9.]+ms$'
 }
 
+# After gftool download through the proxy to stream-backend: the client got
+# a whole 200 of the pattern, the upstream the whole $GF_TMP/body, and the
+# proxy logged the 200.
+assert_streamed_and_got_body() {
+	local n
+	assert_success
+	assert_line "status HTTP/1.1 200 OK"
+	assert_line "framing chunked"
+	n=$(sed -n 's/^length: //p' <<<"$output")
+	assert_line "sha256: $(gftool pattern-sha256 "$n")"
+	wait_log STREAMER "^body $(stat -c %s "$GF_TMP/body") sha256 $(sha256sum <"$GF_TMP/body" | cut -d' ' -f1) streamed $n\$"
+	wait_log PROXY "^<6>PUT /proxy/stream -> .* 200 ${n}B [0-9.]+ms\$"
+}
+
 @test "streaming: a request body sent while the answer streams is read, not stalled into a 408" {
 	# The upstream answers at once and streams as fast as it is let while
 	# it reads the body. The client reads the answer at 8 MB/s and, 0.3 s
@@ -79,7 +93,7 @@ RSS_LIMIT_KB=$((16 * 1024))
 	# each look must still take them: on cdbe5ee~1 a look right after a
 	# write waited first, found nothing, and 30 s later the upload ended as
 	# "request body stalled" (a 408, under the 200 already sent).
-	local t0 t1 n
+	local t0 t1
 	head -c 50000 /dev/urandom >"$GF_TMP/body"
 	gf_bg STREAMER "$GF_PY" "$GF_TOOLS" stream-backend
 	start_proxy --upstream "http://127.0.0.1:$STREAMER_PORT"
@@ -87,13 +101,7 @@ RSS_LIMIT_KB=$((16 * 1024))
 	run gftool download --port "$PROXY_PORT" --path /proxy/stream --method PUT \
 		--body "$GF_TMP/body" --body-after 0.3 --rate 8000000 --timeout 40
 	t1=$(date +%s%N)
-	assert_success
-	assert_line "status HTTP/1.1 200 OK"
-	assert_line "framing chunked"
-	n=$(sed -n 's/^length: //p' <<<"$output")
-	assert_line "sha256: $(gftool pattern-sha256 "$n")"
-	wait_log STREAMER "^body 50000 sha256 $(sha256sum <"$GF_TMP/body" | cut -d' ' -f1) streamed $n\$"
-	wait_log PROXY "^<6>PUT /proxy/stream -> .* 200 ${n}B [0-9.]+ms\$"
+	assert_streamed_and_got_body
 	# About 2 s here, with time for valgrind's start: the body is read as
 	# it comes. (The few times cdbe5ee~1 did not end in the 408, it had
 	# mostly read the body only when the stream happened to pause, 12 to
@@ -115,21 +123,15 @@ RSS_LIMIT_KB=$((16 * 1024))
 	start_proxy --upstream "http://127.0.0.1:$STREAMER_PORT"
 	run gftool download --port "$PROXY_PORT" --path /proxy/stream --method PUT \
 		--body "$GF_TMP/body" --expect-continue --body-after 0.5 --timeout 20
-	assert_success
-	assert_line "status HTTP/1.1 200 OK"
-	assert_line "framing chunked"
-	n=$(sed -n 's/^length: //p' <<<"$output")
-	assert_line "sha256: $(gftool pattern-sha256 "$n")"
-	wait_log STREAMER "^body 5000 sha256 $(sha256sum <"$GF_TMP/body" | cut -d' ' -f1) streamed $n\$"
-	wait_log PROXY "^<6>PUT /proxy/stream -> .* 200 ${n}B [0-9.]+ms\$"
+	assert_streamed_and_got_body
 }
 
-@test "streaming: a 417 to a forwarded Expect is answered whole, and the request is not sent again" {
-	# After a 417 to the Expect: 100-continue it sent, libcurl drops that
-	# answer's body and sends the request again, without the wait. The
-	# upstream must see one request, and the client a whole 417: gfproxy's
-	# own, as the upstream's body is gone.
-	printf 'HTTP/1.1 417 Expectation Failed\nContent-Length: 6\n' >"$GF_TMP/head"
+# expect_417 FIELD...: a canned upstream answers 417 with these fields and
+# "hello\n"; a client sends a 5-byte body with Expect: 100-continue, its body
+# 1 s after its head. The raw exchange is in $output.
+expect_417() {
+	printf 'HTTP/1.1 417 Expectation Failed\n' >"$GF_TMP/head"
+	printf '%s\n' "$@" >>"$GF_TMP/head"
 	gf_bg CANNED "$GF_PY" "$GF_TOOLS" headers-backend --head "$GF_TMP/head"
 	start_proxy --upstream "http://127.0.0.1:$CANNED_PORT"
 	run gftool raw --port "$PROXY_PORT" --split hello --pause 1 --idle 8 --total 20 < <(
@@ -137,6 +139,14 @@ RSS_LIMIT_KB=$((16 * 1024))
 			'Content-Length: 5'
 		printf hello)
 	assert_success
+}
+
+@test "streaming: a 417 to a forwarded Expect is answered whole, and the request is not sent again" {
+	# After a 417 to the Expect: 100-continue it sent, libcurl drops that
+	# answer's body and sends the request again, without the wait. The
+	# upstream must see one request, and the client a whole 417: gfproxy's
+	# own, as the upstream's body is gone.
+	expect_417 'Content-Length: 6'
 	assert_line --index 0 --partial "HTTP/1.1 417 "
 	assert_output --partial $'Connection: close\r\n'
 	assert_equal "$(grep -c '^HTTP/' <<<"$output")" 1
@@ -148,14 +158,7 @@ RSS_LIMIT_KB=$((16 * 1024))
 @test "streaming: a 417 to a forwarded Expect that closes the connection is relayed as it is" {
 	# With Connection: close libcurl does not try again, and the upstream's
 	# own 417, body included, is the answer.
-	printf 'HTTP/1.1 417 Expectation Failed\nContent-Length: 6\nConnection: close\n' >"$GF_TMP/head"
-	gf_bg CANNED "$GF_PY" "$GF_TOOLS" headers-backend --head "$GF_TMP/head"
-	start_proxy --upstream "http://127.0.0.1:$CANNED_PORT"
-	run gftool raw --port "$PROXY_PORT" --split hello --pause 1 --idle 8 --total 20 < <(
-		req 'POST /proxy/accept HTTP/1.1' 'Host: 127.0.0.1' 'Expect: 100-continue' \
-			'Content-Length: 5'
-		printf hello)
-	assert_success
+	expect_417 'Content-Length: 6' 'Connection: close'
 	assert_line --index 0 --partial "HTTP/1.1 417 "
 	assert_equal "$(grep -c '^HTTP/' <<<"$output")" 1
 	assert_equal "$(resp_body <<<"$output")" hello
