@@ -1060,8 +1060,9 @@ transfer_rewind(struct transfer *t)
 }
 
 /*
- * The final answer is out whole, and the client's body is not all read (so
- * the head was never held: it is held only once the body is done).
+ * The final answer is out whole, and the client's body is not all read. Its
+ * head may still be held only when it is a bodiless 417 to our Expect
+ * (upstream_send_head()); upstream_forward() flushes it once the loop ends.
  */
 static bool
 upstream_answered_early(const struct transfer *t)
