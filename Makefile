@@ -174,8 +174,8 @@ LDLIBS_PROXY   = $(shell $(CURL_PC) --libs libcurl 2>/dev/null) \
 $(BUILD)/gfproxy: $(CURL_STATIC)/lib/libcurl.a
 $(PROXY_OBJ): | $(CURL_STATIC)/lib/libcurl.a
 # Asked every time: build-curl rebuilds when the installed libcurl4 (Debian's
-# security updates), the options or the script changed, and otherwise leaves
-# libcurl.a alone, so gfproxy is relinked only when it changed.
+# security updates), the options, the script or its patches changed, and leaves
+# libcurl.a alone otherwise, so gfproxy is relinked only when it changed.
 $(CURL_STATIC)/lib/libcurl.a: FORCE
 	@packaging/build-curl $(CURL_BUILD_OPT) $(CURL_STATIC) $(CURL_CONFIGURE)
 FORCE:
