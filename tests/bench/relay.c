@@ -89,8 +89,8 @@ main(int argc, char **argv)
 			return 0;
 		/* "GET /proxy/user/1 HTTP/1.1": cut the prefix out of the target. */
 		if ((target = memchr(req, ' ', head)) == NULL ||
-		    (size_t)(req + head - target) <= plen + 1 ||
-		    memcmp(target + 1, RELAY_PREFIX, plen) != 0)
+		    (size_t)(req + head - target) <= plen + 2 ||
+		    memcmp(target + 1, RELAY_PREFIX "/", plen + 1) != 0)
 			return 65;
 		off = (size_t)(target + 1 - req);
 		memmove(req + off, req + off + plen, head - off - plen);
@@ -109,8 +109,11 @@ main(int argc, char **argv)
 		}
 		if (write(fd, resp, (size_t)got) != got)
 			return 0;
+		target = memchr(req, '\r', head);
 		n = snprintf(line, sizeof(line), "%.*s -> %zd bytes\n",
-		    (int)(strchr(req, '\r') - req), req, got);
+		    (int)(target - req), req, got);
+		if (n >= (ssize_t)sizeof(line))
+			n = sizeof(line) - 1;
 		(void)!write(STDERR_FILENO, line, (size_t)n);
 	}
 }
