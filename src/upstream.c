@@ -136,7 +136,7 @@ upstream_init(struct upstream *u, const struct config *cfg)
 	if ((u->share = curl_share_init()) == NULL ||
 	    curl_share_setopt(u->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) != CURLSHE_OK)
 		return -1;
-	if ((u->multi = curl_multi_init()) == NULL)
+	if ((u->multi = curl_multi_init()) == NULL || (u->origin = curl_url()) == NULL)
 		return -1;
 	return upstream_fresh_handle(u);
 }
@@ -186,6 +186,9 @@ upstream_free(struct upstream *u)
 	if (u->multi != NULL)
 		curl_multi_cleanup(u->multi);
 	u->multi = NULL;
+	curl_url_cleanup(u->origin);
+	u->origin = NULL;
+	u->origin_of = NULL;
 	if (u->share != NULL) {
 		curl_share_cleanup(u->share);
 		u->share = NULL;
@@ -1031,6 +1034,22 @@ upstream_point(struct upstream *u, const struct route *r, size_t i, const char *
 	len = 0;
 	if (http_cat(u->url, sizeof(u->url), &len, d->url, ret_target + strlen(d->base), NULL) < 0)
 		(void)http_cat(u->url, sizeof(u->url), &len, d->url, NULL);
+	/*
+	 * Given a URL string, libcurl parses it again for every request; given
+	 * a parsed one (CURLOPT_CURLU), it copies it. Requests of a connection
+	 * nearly always go to the same upstream, so its origin is parsed once
+	 * and kept until another one is asked.
+	 */
+	if (u->origin_of != d) {
+		u->origin_of = NULL;
+		if (curl_url_set(u->origin, CURLUPART_URL, d->origin, CURLU_NON_SUPPORT_SCHEME) !=
+		    CURLUE_OK) {
+			*ret_why = "libcurl refused the upstream's URL";
+			return 502;
+		}
+		u->origin_of = d;
+	}
+	curl_easy_setopt(u->curl, CURLOPT_CURLU, u->origin);
 	curl_easy_setopt(u->curl, CURLOPT_URL, d->origin);
 	curl_easy_setopt(u->curl, CURLOPT_REQUEST_TARGET, ret_target);
 	curl_easy_setopt(u->curl, CURLOPT_UNIX_SOCKET_PATH, d->unix_path);

@@ -25,6 +25,8 @@ struct upstream {
 	CURL                *curl;  /* the handle of the request in flight */
 	CURLSH              *share; /* the connection cache, kept across handles */
 	CURLM               *multi; /* runs the transfer, with the client in its poll */
+	CURLU               *origin;     /* origin_of's origin, parsed */
+	const struct upstream_def *origin_of;  /* the upstream last asked, or NULL */
 	bool                 stale; /* replace curl before the next request */
 	struct transfer     *t;     /* the state of the request in flight */
 	const struct config *cfg;
