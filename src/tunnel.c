@@ -153,12 +153,11 @@ tunnel_request_head(const struct config *cfg, const struct route *r,
 	const struct http_header *hd;
 	size_t len = 0, i, n;
 	bool trailers, empty;
-	int ret = -1;
 
 	if ((fields = upstream_request_fields(cfg, r, req, peer, &trailers)) == NULL)
 		return -1;
 	if (http_appendf(out, size, &len, "GET %s HTTP/1.1\r\n", target) < 0)
-		goto done;
+		return -1;
 	for (l = fields; l != NULL; l = l->next) {
 		n = strlen(l->data);
 		if (n > 0 && l->data[n - 1] == ':')
@@ -166,22 +165,19 @@ tunnel_request_head(const struct config *cfg, const struct route *r,
 		empty = n > 0 && l->data[n - 1] == ';';     /* libcurl's "Name;" */
 		if (http_appendf(out, size, &len, "%.*s%s\r\n", (int)(n - empty), l->data,
 		    empty ? ":" : "") < 0)
-			goto done;
+			return -1;
 	}
 	for (i = 0; i < req->nheaders; i++) {
 		hd = &req->headers[i];
 		if (!http_name_eq(hd->name, hd->name_len, "Upgrade"))
 			continue;
 		if (http_appendf(out, size, &len, "Upgrade: %s\r\nConnection: Upgrade\r\n\r\n",
-		    hd->value) == 0) {
-			*ret_len = len;
-			ret = 0;
-		}
-		break;
+		    hd->value) < 0)
+			return -1;
+		*ret_len = len;
+		return 0;
 	}
-done:
-	curl_slist_free_all(fields);
-	return ret;
+	return -1;
 }
 
 /* Read and parse the upstream's response head, up to its blank line. */
@@ -315,12 +311,11 @@ tunnel_connect(struct upstream *u, const struct route *r, const struct http_requ
 	size_t i;
 	int status;
 
-	if (upstream_handle(u, false) == NULL) {
+	if (upstream_tunnel_handle(u) == NULL) {
 		res->status = 500;
 		res->why = "out of memory";
 		return -1;
 	}
-	curl_easy_setopt(u->curl, CURLOPT_CONNECT_ONLY, 1L);
 	curl_easy_setopt(u->curl, CURLOPT_CONNECTTIMEOUT_MS, r->connect_timeout_ms);
 	for (i = 0; i < r->nupstreams; i++) {
 		if ((status = upstream_point(u, r, i, req->target, target, size, &why)) != 0) {

@@ -84,36 +84,89 @@ transfer_fail(struct transfer *t, int status, const char *why)
 	return -1;
 }
 
+/*
+ * A new easy handle with what every use of it shares, forwarding or tunnel:
+ * the connection cache, no proxy, the protocols, the error buffer.
+ */
 static int
 upstream_fresh_handle(struct upstream *u)
 {
 	if (u->curl != NULL)
 		curl_easy_cleanup(u->curl);
+	u->forwarding = false;
 	if ((u->curl = curl_easy_init()) == NULL)
 		return -1;
 	u->stale = false;
-	return 0;
-}
-
-/*
- * The easy handle for the next request, reset to what every request shares.
- * libcurl 7.88 overruns its upload buffer on a chunked upload after one that
- * had CURLOPT_TRAILERFUNCTION set on the same handle, so a handle that sent
- * a chunked body is not used again; its connections stay in the share.
- */
-CURL *
-upstream_handle(struct upstream *u, bool chunked_upload)
-{
-	if (u->stale && upstream_fresh_handle(u) < 0)
-		return NULL;
-	u->stale = chunked_upload;
-	curl_easy_reset(u->curl);
 	curl_easy_setopt(u->curl, CURLOPT_SHARE, u->share);
 	/* Upstreams come from the configuration only, never from http_proxy and co. */
 	curl_easy_setopt(u->curl, CURLOPT_PROXY, "");
 	curl_easy_setopt(u->curl, CURLOPT_PROTOCOLS_STR, u->protocols);
 	curl_easy_setopt(u->curl, CURLOPT_ERRORBUFFER, u->errbuf);
 	curl_easy_setopt(u->curl, CURLOPT_NOSIGNAL, 1L);
+	return 0;
+}
+
+static size_t upstream_header_cb(char *, size_t, size_t, void *);
+static size_t upstream_write_cb(char *, size_t, size_t, void *);
+static size_t upstream_read_cb(char *, size_t, size_t, void *);
+static int    upstream_seek_cb(void *, curl_off_t, int);
+static int    upstream_progress_cb(void *, curl_off_t, curl_off_t, curl_off_t, curl_off_t);
+static int    upstream_prereq_cb(void *, char *, char *, int, int);
+
+/*
+ * The easy handle for the next forwarded request. The options all requests
+ * share are set once per handle, so libcurl does not free, default and copy
+ * them again for each one; upstream_forward() sets the rest every time.
+ *
+ * A handle is not used again (it is stale) after a chunked upload: libcurl
+ * 7.88 overruns its upload buffer on a chunked upload after one that had
+ * CURLOPT_TRAILERFUNCTION set on the same handle. Nor after libcurl resent
+ * a request on a new connection because the kept one had closed: it counts
+ * those for the life of the handle and gives up after five. Nor after a
+ * tunnel. Its connections stay in the share either way.
+ */
+CURL *
+upstream_handle(struct upstream *u, bool chunked_upload)
+{
+	CURL *curl;
+
+	if (u->stale || !u->forwarding) {
+		if (upstream_fresh_handle(u) < 0)
+			return NULL;
+		curl = u->curl;
+		curl_easy_setopt(curl, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+		curl_easy_setopt(curl, CURLOPT_HTTP_CONTENT_DECODING, 0L);
+		curl_easy_setopt(curl, CURLOPT_BUFFERSIZE, (long)UPSTREAM_BUFFER_SIZE);
+		curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, upstream_header_cb);
+		curl_easy_setopt(curl, CURLOPT_HEADERDATA, u->t);
+		curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, upstream_write_cb);
+		curl_easy_setopt(curl, CURLOPT_WRITEDATA, u->t);
+		curl_easy_setopt(curl, CURLOPT_READFUNCTION, upstream_read_cb);
+		curl_easy_setopt(curl, CURLOPT_READDATA, u->t);
+		curl_easy_setopt(curl, CURLOPT_SEEKFUNCTION, upstream_seek_cb);
+		curl_easy_setopt(curl, CURLOPT_SEEKDATA, u->t);
+		curl_easy_setopt(curl, CURLOPT_EXPECT_100_TIMEOUT_MS, (long)UPSTREAM_EXPECT_WAIT_MS);
+		curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, upstream_progress_cb);
+		curl_easy_setopt(curl, CURLOPT_XFERINFODATA, u->t);
+		curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+		curl_easy_setopt(curl, CURLOPT_PREREQFUNCTION, upstream_prereq_cb);
+		curl_easy_setopt(curl, CURLOPT_PREREQDATA, u->t);
+		u->forwarding = true;
+	}
+	u->stale = chunked_upload;
+	return u->curl;
+}
+
+/*
+ * A handle for a tunnel: fresh, only connecting. The connection is then
+ * ours, so the handle is not used to forward again.
+ */
+CURL *
+upstream_tunnel_handle(struct upstream *u)
+{
+	if (upstream_fresh_handle(u) < 0)
+		return NULL;
+	curl_easy_setopt(u->curl, CURLOPT_CONNECT_ONLY, 1L);
 	return u->curl;
 }
 
@@ -138,7 +191,7 @@ upstream_init(struct upstream *u, const struct config *cfg)
 		return -1;
 	if ((u->multi = curl_multi_init()) == NULL || (u->origin = curl_url()) == NULL)
 		return -1;
-	return upstream_fresh_handle(u);
+	return 0;
 }
 
 /* "libcurl/7.88.1 OpenSSL/3.0.17 ...", as curl -V's first line names it. */
@@ -250,6 +303,36 @@ upstream_add(struct curl_slist **list, const char *name, const char *sep, const 
 	return 0;
 }
 
+/*
+ * The request's fields for libcurl (CURLOPT_HTTPHEADER, which libcurl only
+ * reads), made without allocating: the list's nodes and their text in one
+ * block, reused by every request of the connection.
+ */
+struct fields {
+	struct curl_slist   node[UPSTREAM_MAX_FIELDS];
+	size_t              n;
+	size_t              used;
+	char                text[UPSTREAM_FIELDS_BYTES];
+};
+
+/* Append "name" sep "value" to the list: sep is ": ", or ";" for an empty value. */
+static int
+fields_add(struct fields *f, const char *name, const char *sep, const char *value)
+{
+	size_t len = 0;
+
+	if (f->n == UPSTREAM_MAX_FIELDS ||
+	    http_cat(f->text + f->used, sizeof(f->text) - f->used, &len, name, sep, value, NULL) < 0)
+		return -1;
+	f->node[f->n].data = f->text + f->used;
+	f->node[f->n].next = NULL;
+	if (f->n > 0)
+		f->node[f->n - 1].next = &f->node[f->n];
+	f->n++;
+	f->used += len + 1;
+	return 0;
+}
+
 /* Append ", value" to a list being collected from repeated fields. */
 static int
 upstream_collect(char *buf, size_t size, const char *value)
@@ -281,7 +364,7 @@ upstream_ruled(const struct route *r, const char *name)
 }
 
 static int
-upstream_forwarding_fields(struct curl_slist **list, const struct config *cfg,
+upstream_forwarding_fields(struct fields *list, const struct config *cfg,
     const struct route *r, const struct http_request *req, const char *peer,
     struct forwarding *fw)
 {
@@ -289,11 +372,11 @@ upstream_forwarding_fields(struct curl_slist **list, const struct config *cfg,
 
 	if (upstream_collect(fw->xff, sizeof(fw->xff), peer) < 0 ||
 	    (!upstream_ruled(r, "X-Forwarded-For") &&
-	     upstream_add(list, "X-Forwarded-For", ": ", fw->xff) < 0) ||
+	     fields_add(list, "X-Forwarded-For", ": ", fw->xff) < 0) ||
 	    (!fw->xf_host && req->host != NULL && !upstream_ruled(r, "X-Forwarded-Host") &&
-	     upstream_add(list, "X-Forwarded-Host", ": ", req->host) < 0) ||
+	     fields_add(list, "X-Forwarded-Host", ": ", req->host) < 0) ||
 	    (!fw->xf_proto && !upstream_ruled(r, "X-Forwarded-Proto") &&
-	     upstream_add(list, "X-Forwarded-Proto", ": ", "http") < 0))
+	     fields_add(list, "X-Forwarded-Proto", ": ", "http") < 0))
 		return -1;
 	if (cfg->forwarded && !upstream_ruled(r, "Forwarded")) {
 		/* RFC 7239: an IPv6 node is bracketed and quoted; quote the host always. */
@@ -304,31 +387,37 @@ upstream_forwarding_fields(struct curl_slist **list, const struct config *cfg,
 			snprintf(node + len, sizeof(node) - len, ";host=\"%s\"", req->host);
 		}
 		if (upstream_collect(fw->forwarded, sizeof(fw->forwarded), node) < 0 ||
-		    upstream_add(list, "Forwarded", ": ", fw->forwarded) < 0)
+		    fields_add(list, "Forwarded", ": ", fw->forwarded) < 0)
 			return -1;
 	}
 	if (cfg->via && !upstream_ruled(r, "Via")) {
 		if (upstream_collect(fw->via, sizeof(fw->via),
 		    req->version >= 11 ? "1.1 gfproxy" : "1.0 gfproxy") < 0 ||
-		    upstream_add(list, "Via", ": ", fw->via) < 0)
+		    fields_add(list, "Via", ": ", fw->via) < 0)
 			return -1;
 	}
 	return 0;
 }
 
+/*
+ * The fields for the upstream, as a list for CURLOPT_HTTPHEADER that stays
+ * valid until the next call; NULL if they do not fit.
+ */
 struct curl_slist *
 upstream_request_fields(const struct config *cfg, const struct route *r,
     const struct http_request *req, const char *peer, bool *ret_trailers)
 {
-	/* Three header-sized buffers: static, as one process serves one client. */
+	/* Large buffers: static, as one process serves one client. */
 	static struct forwarding forwarding;
+	static struct fields fields;
 	struct forwarding *fw = &forwarding;
-	struct curl_slist *list = NULL;
+	struct fields *list = &fields;
 	const struct http_header *hd;
 	bool trusted = config_trusted(cfg, peer), accept = false, expect = false;
 	bool trailers = false;
 	size_t i;
 
+	list->n = list->used = 0;
 	fw->xff[0] = fw->forwarded[0] = fw->via[0] = '\0';
 	fw->xf_host = fw->xf_proto = false;
 	for (i = 0; i < req->nheaders; i++) {
@@ -370,30 +459,29 @@ pass:
 		accept |= http_name_eq(hd->name, hd->name_len, "Accept");
 		expect |= http_name_eq(hd->name, hd->name_len, "Expect");
 		/* libcurl reads "Name:" as "remove Name"; "Name;" sends it empty. */
-		if (upstream_add(&list, hd->name, hd->value_len > 0 ? ": " : ";", hd->value) < 0)
+		if (fields_add(list, hd->name, hd->value_len > 0 ? ": " : ";", hd->value) < 0)
 			goto fail;
 	}
-	if (upstream_forwarding_fields(&list, cfg, r, req, peer, fw) < 0)
+	if (upstream_forwarding_fields(list, cfg, r, req, peer, fw) < 0)
 		goto fail;
 	for (i = 0; i < r->nrequest_rules; i++) {
 		if (r->request_rules[i].op == HEADER_REMOVE)
 			continue;
-		if (upstream_add(&list, r->request_rules[i].name,
+		if (fields_add(list, r->request_rules[i].name,
 		    *r->request_rules[i].value != '\0' ? ": " : ";", r->request_rules[i].value) < 0)
 			goto fail;
 		accept |= strcasecmp(r->request_rules[i].name, "Accept") == 0;
 	}
 	/* TE is hop-by-hop, but we relay trailers, so we may ask for them too. */
-	if (trailers && upstream_add(&list, "TE", ": ", "trailers") < 0)
+	if (trailers && fields_add(list, "TE", ": ", "trailers") < 0)
 		goto fail;
 	/* Keep libcurl from adding what the client did not send. */
-	if ((!accept && upstream_add(&list, "Accept", ":", "") < 0) ||
-	    (!expect && upstream_add(&list, "Expect", ":", "") < 0))
+	if ((!accept && fields_add(list, "Accept", ":", "") < 0) ||
+	    (!expect && fields_add(list, "Expect", ":", "") < 0))
 		goto fail;
 	*ret_trailers = trailers;
-	return list;
+	return &list->node[0];
 fail:
-	curl_slist_free_all(list);
 	return NULL;
 }
 
@@ -906,30 +994,30 @@ upstream_progress_cb(void *userdata, curl_off_t dltotal, curl_off_t dlnow,
 	return 1;
 }
 
+/*
+ * The method and body of this request. Each option is set every time, as
+ * the handle carries the last request's.
+ */
 static void
 upstream_set_method(CURL *curl, const struct http_request *req, struct transfer *t)
 {
-	if (strcmp(req->method, "HEAD") == 0) {
-		curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
-		return;
+	bool head = strcmp(req->method, "HEAD") == 0;
+	bool body = !head && (req->content_length >= 0 || req->chunked);
+
+	/*
+	 * In this order, as turning the upload off makes the request a GET.
+	 * Even an empty body keeps its Content-Length: 0.
+	 */
+	curl_easy_setopt(curl, CURLOPT_UPLOAD, body ? 1L : 0L);
+	curl_easy_setopt(curl, CURLOPT_NOBODY, head ? 1L : 0L);
+	curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, !body || req->chunked ? (curl_off_t)-1 :
+	    (curl_off_t)req->content_length);
+	if (body && req->chunked) {
+		curl_easy_setopt(curl, CURLOPT_TRAILERFUNCTION, upstream_trailer_cb);
+		curl_easy_setopt(curl, CURLOPT_TRAILERDATA, t);
 	}
-	if (req->content_length >= 0 || req->chunked) {
-		/* Even an empty body keeps its Content-Length: 0. */
-		curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
-		curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE,
-		    req->chunked ? (curl_off_t)-1 : (curl_off_t)req->content_length);
-		curl_easy_setopt(curl, CURLOPT_READFUNCTION, upstream_read_cb);
-		curl_easy_setopt(curl, CURLOPT_READDATA, t);
-		curl_easy_setopt(curl, CURLOPT_SEEKFUNCTION, upstream_seek_cb);
-		curl_easy_setopt(curl, CURLOPT_SEEKDATA, t);
-		curl_easy_setopt(curl, CURLOPT_EXPECT_100_TIMEOUT_MS, (long)UPSTREAM_EXPECT_WAIT_MS);
-		if (req->chunked) {
-			curl_easy_setopt(curl, CURLOPT_TRAILERFUNCTION, upstream_trailer_cb);
-			curl_easy_setopt(curl, CURLOPT_TRAILERDATA, t);
-		}
-	}
-	if (strcmp(req->method, "GET") != 0 || req->content_length >= 0 || req->chunked)
-		curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req->method);
+	curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST,
+	    head || (strcmp(req->method, "GET") == 0 && !body) ? NULL : req->method);
 }
 
 /* The status for a transfer that failed before the client got a head. */
@@ -965,7 +1053,10 @@ upstream_prereq_cb(void *userdata, char *conn_primary_ip, char *conn_local_ip,
 		transfer_fail(t, 417, "upstream refused Expect: 100-continue");
 		return CURL_PREREQFUNC_ABORT;
 	}
-	if (++t->sends > 1 && (!upstream_idempotent(t->req) || t->req->has_body)) {
+	/* A resend: libcurl counts them for the life of the handle. */
+	if (++t->sends > 1)
+		t->up->stale = true;
+	if (t->sends > 1 && (!upstream_idempotent(t->req) || t->req->has_body)) {
 		transfer_fail(t, 502, "upstream closed a reused connection; not resending");
 		return CURL_PREREQFUNC_ABORT;
 	}
@@ -1179,10 +1270,11 @@ upstream_forward(struct upstream *u, struct http_server *h, const struct http_re
 	res->keep_alive = req->keep_alive;
 	memset(t, 0, offsetof(struct transfer, field_off));
 	fields = upstream_request_fields(u->cfg, r, req, h->conn->peer_addr, &t->want_trailers);
-	if (fields == NULL || (curl = upstream_handle(u, req->chunked)) == NULL) {
-		curl_slist_free_all(fields);
+	curl = fields != NULL ? upstream_handle(u, req->chunked) : NULL;
+	if (curl == NULL) {
 		res->status = 500;
-		res->why = "out of memory";
+		res->why = fields == NULL ? "request fields for the upstream too large" :
+		    "out of memory";
 		res->keep_alive = false;
 		http_error(h->conn, res->status, NULL);
 		return;
@@ -1192,20 +1284,8 @@ upstream_forward(struct upstream *u, struct http_server *h, const struct http_re
 	t->req = req;
 	t->res = res;
 	t->route = r;
-	curl_easy_setopt(curl, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
 	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, fields);
 	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, r->connect_timeout_ms);
-	curl_easy_setopt(curl, CURLOPT_HTTP_CONTENT_DECODING, 0L);
-	curl_easy_setopt(curl, CURLOPT_BUFFERSIZE, (long)UPSTREAM_BUFFER_SIZE);
-	curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, upstream_header_cb);
-	curl_easy_setopt(curl, CURLOPT_HEADERDATA, t);
-	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, upstream_write_cb);
-	curl_easy_setopt(curl, CURLOPT_WRITEDATA, t);
-	curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, upstream_progress_cb);
-	curl_easy_setopt(curl, CURLOPT_XFERINFODATA, t);
-	curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(curl, CURLOPT_PREREQFUNCTION, upstream_prereq_cb);
-	curl_easy_setopt(curl, CURLOPT_PREREQDATA, t);
 	upstream_set_method(curl, req, t);
 
 	if (upstream_stage_body(t) < 0)
@@ -1226,7 +1306,6 @@ upstream_forward(struct upstream *u, struct http_server *h, const struct http_re
 		if (rc == CURLE_OK)
 			break;
 	}
-	curl_slist_free_all(fields);
 
 	if (rc == CURLE_OK && t->head_sent) {
 		if ((t->chunked_out ? upstream_send_last_chunk(t) : upstream_flush_head(t)) < 0) {

@@ -18,16 +18,26 @@
 #define UPSTREAM_EXPECT_WAIT_MS      1000         /* wait for 100 Continue, then send */
 #define UPSTREAM_LIVENESS_INTERVAL_MS 200         /* how often a waiting client is checked */
 #define UPSTREAM_POLL_MS             1000         /* longest wait without calling libcurl */
+/*
+ * The request fields for the upstream: the client's, ours (X-Forwarded-For,
+ * -Host, -Proto, Forwarded, Via, TE, Accept, Expect) and the route's rules.
+ * The client's take at most HTTP_MAX_HEADER_BYTES, each of our four that
+ * carry client text at most that and its name, a rule at most a line.
+ */
+#define UPSTREAM_MAX_FIELDS          (HTTP_MAX_HEADERS + 8 + CONFIG_MAX_RULES)
+#define UPSTREAM_FIELDS_BYTES        (5 * HTTP_MAX_HEADER_BYTES + 4 * 32 + 256 + \
+                                      CONFIG_MAX_RULES * (CONFIG_MAX_LINE + 3))
 
 struct transfer;
 
 struct upstream {
-	CURL                *curl;  /* the handle of the request in flight */
+	CURL                *curl;  /* the handle of the request in flight, or NULL */
 	CURLSH              *share; /* the connection cache, kept across handles */
 	CURLM               *multi; /* runs the transfer, with the client in its poll */
 	CURLU               *origin;     /* origin_of's origin, parsed */
 	const struct upstream_def *origin_of;  /* the upstream last asked, or NULL */
 	bool                 stale; /* replace curl before the next request */
+	bool                 forwarding; /* curl has the options for forwarding */
 	struct transfer     *t;     /* the state of the request in flight */
 	const struct config *cfg;
 	const char          *protocols;  /* "http,https", or "http" without TLS */
@@ -52,6 +62,7 @@ struct upstream_result {
 int   upstream_init(struct upstream *u, const struct config *cfg);
 void  upstream_free(struct upstream *u);
 CURL *upstream_handle(struct upstream *u, bool chunked_upload);
+CURL *upstream_tunnel_handle(struct upstream *u);
 const char *upstream_version(void);
 void  upstream_check_config(struct config *cfg);
 struct curl_slist *upstream_request_fields(const struct config *cfg, const struct route *r,
