@@ -601,6 +601,30 @@ load config_helpers
 	assert_equal "$(requests_seen HUP2)" 0
 }
 
+@test "config: GETs on one client connection survive an upstream that drops every kept connection" {
+	# The upstream answers one request per connection and closes on the
+	# next without a word, so libcurl resends each later GET on a new
+	# connection. It counts those resends for the life of its handle and
+	# refuses the sixth; gfproxy takes a new handle instead.
+	hangup_server HUP 1
+	conf drops <<-EOF
+	[route a]
+	prefix = /
+	upstream = http://127.0.0.1:$HUP_PORT
+	EOF
+	start_conf_proxy drops
+	local i args=()
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		args+=(--next -q --silent --max-time 10 -o /dev/null -w '%{http_code} ' "$PURL/r$i")
+	done
+	run gf_curl -o /dev/null -w '%{http_code} ' "$PURL/r0" "${args[@]}"
+	assert_output '200 200 200 200 200 200 200 200 200 200 200 '
+	assert_equal "$(accepted PROXY)" 1
+	# Every GET but the first reached the upstream twice.
+	assert_equal "$(requests_seen HUP)" 21
+	wait_log PROXY '^<6>GET /r10 -> .* 200'
+}
+
 @test "config: a GET without body that got no answer is retried on the next upstream" {
 	start_backend --test-endpoints
 	hangup_server HUP
