@@ -360,7 +360,7 @@ main(int argc, char **argv)
 		}
 		h.max_body = route->max_body;
 		/* libcurl is set up only once there is something to send. */
-		if (up.curl == NULL && upstream_init(&up, &cfg) < 0) {
+		if (!up.ready && upstream_init(&up, &cfg) < 0) {
 			proxy_refuse(&conn, &req, 500, "cannot initialise libcurl", start);
 			break;
 		}

@@ -123,7 +123,9 @@ static int    upstream_prereq_cb(void *, char *, char *, int, int);
  * CURLOPT_TRAILERFUNCTION set on the same handle. Nor after libcurl resent
  * a request on a new connection because the kept one had closed: it counts
  * those for the life of the handle and gives up after five. Nor after a
- * tunnel. Its connections stay in the share either way.
+ * 417 to our Expect (libcurl then never waits for a 100 on the handle
+ * again), a failed transfer, or a tunnel. Its connections stay in the
+ * share either way.
  */
 CURL *
 upstream_handle(struct upstream *u, bool chunked_upload)
@@ -191,6 +193,7 @@ upstream_init(struct upstream *u, const struct config *cfg)
 		return -1;
 	if ((u->multi = curl_multi_init()) == NULL || (u->origin = curl_url()) == NULL)
 		return -1;
+	u->ready = true;
 	return 0;
 }
 
@@ -231,6 +234,7 @@ upstream_free(struct upstream *u)
 {
 	if (u == NULL)
 		return;
+	u->ready = false;
 	free(u->t);
 	u->t = NULL;
 	if (u->curl != NULL)
@@ -321,7 +325,7 @@ fields_add(struct fields *f, const char *name, const char *sep, const char *valu
 {
 	size_t len = 0;
 
-	if (f->n == UPSTREAM_MAX_FIELDS ||
+	if (f->n == UPSTREAM_MAX_FIELDS || f->used == sizeof(f->text) ||
 	    http_cat(f->text + f->used, sizeof(f->text) - f->used, &len, name, sep, value, NULL) < 0)
 		return -1;
 	f->node[f->n].data = f->text + f->used;
@@ -726,6 +730,8 @@ upstream_send_head(struct transfer *t)
 	 */
 	if (t->status == 417 && req->expect_continue && t->body_handed == 0) {
 		t->expect_refused = true;
+		/* libcurl expects no 100 on this handle again: do not reuse it. */
+		t->up->stale = true;
 		t->held = len;
 		return 0;
 	}
@@ -1306,6 +1312,9 @@ upstream_forward(struct upstream *u, struct http_server *h, const struct http_re
 		if (rc == CURLE_OK)
 			break;
 	}
+	/* Whatever a failed transfer left in the handle is not carried on. */
+	if (rc != CURLE_OK)
+		u->stale = true;
 
 	if (rc == CURLE_OK && t->head_sent) {
 		if ((t->chunked_out ? upstream_send_last_chunk(t) : upstream_flush_head(t)) < 0) {

@@ -38,6 +38,7 @@ struct upstream {
 	const struct upstream_def *origin_of;  /* the upstream last asked, or NULL */
 	bool                 stale; /* replace curl before the next request */
 	bool                 forwarding; /* curl has the options for forwarding */
+	bool                 ready; /* upstream_init() succeeded */
 	struct transfer     *t;     /* the state of the request in flight */
 	const struct config *cfg;
 	const char          *protocols;  /* "http,https", or "http" without TLS */

@@ -232,6 +232,37 @@ load config_helpers
 	assert_equal "$(accepted PROXY)" 2
 }
 
+@test "config: requests on one connection that alternate between routes reach each its own upstream" {
+	start_backend_as ONE
+	start_backend_as TWO
+	conf alternate <<-EOF
+	[route a]
+	prefix = /a
+	upstream = http://127.0.0.1:$ONE_PORT
+	[route b]
+	prefix = /b
+	upstream = http://127.0.0.1:$TWO_PORT
+	EOF
+	start_conf_proxy alternate
+	run gf_curl -o /dev/null -w '%{http_code} ' "$PURL/a/1" \
+		--next -s -o /dev/null -w '%{http_code} ' "$PURL/b/2" \
+		--next -s -o /dev/null -w '%{http_code} ' "$PURL/a/3" \
+		--next -s -o /dev/null -w '%{http_code} ' "$PURL/b/4" \
+		--next -s -o /dev/null -w '%{http_code}' "$PURL/a/5"
+	assert_output '200 200 200 200 200'
+	assert_equal "$(accepted PROXY)" 1
+	wait_log ONE '^<6>GET /5 200'
+	wait_log TWO '^<6>GET /4 200'
+	run lines ONE
+	assert_output --regexp '^<6>GET /1 200.*
+<6>GET /3 200.*
+<6>GET /5 200'
+	run lines TWO
+	assert_output --regexp '^<6>GET /2 200.*
+<6>GET /4 200'
+	wait_log PROXY "^<6>GET /b/4 -> http://127.0.0.1:$TWO_PORT/4 200"
+}
+
 @test "config: a file broken, then fixed, between connections: 503, then served" {
 	start_backend --test-endpoints
 	conf flip <<-EOF

@@ -17,6 +17,41 @@ load helpers
 	assert_equal "$(accepted BACKEND)" 1
 }
 
+@test "connection: each request on a connection goes with its own method and body, none of the last one's" {
+	start_pair
+	# One client connection, one upstream handle: a POST with a body, a GET,
+	# a chunked PUT, a HEAD, a GET, a PATCH, a GET.
+	run gf_curl -d abc "$PURL/proxy/echo" \
+		--next -s "$PURL/proxy/echo" \
+		--next -s -X PUT -H 'Transfer-Encoding: chunked' --data-binary 12345 "$PURL/proxy/echo" \
+		--next -s -I "$PURL/proxy/user/1" \
+		--next -s "$PURL/proxy/echo" \
+		--next -s -X PATCH --data-binary xy "$PURL/proxy/echo" \
+		--next -s "$PURL/proxy/echo"
+	assert_success
+	run grep -aE '^(method|body-length|header: (Content-Length|Transfer-Encoding))|^HTTP/' <<<"${output//$'\r'/}"
+	assert_output "method: POST
+header: Content-Length: 3
+body-length: 3
+method: GET
+body-length: 0
+method: PUT
+header: Transfer-Encoding: chunked
+body-length: 5
+HTTP/1.1 200 OK
+method: GET
+body-length: 0
+method: PATCH
+header: Content-Length: 2
+body-length: 2
+method: GET
+body-length: 0"
+	assert_equal "$(accepted PROXY)" 1
+	wait_log BACKEND '^<6>GET /echo 200'
+	run backend_log
+	assert_line --index 3 --regexp '^<6>HEAD /user/1 200'
+}
+
 @test "connection: pipelined requests are answered in order" {
 	start_pair
 	{
