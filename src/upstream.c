@@ -93,7 +93,6 @@ upstream_fresh_handle(struct upstream *u)
 {
 	if (u->curl != NULL)
 		curl_easy_cleanup(u->curl);
-	u->forwarding = false;
 	if ((u->curl = curl_easy_init()) == NULL)
 		return -1;
 	u->stale = false;
@@ -124,15 +123,16 @@ static int    upstream_prereq_cb(void *, char *, char *, int, int);
  * a request on a new connection because the kept one had closed: it counts
  * those for the life of the handle and gives up after five. Nor after a
  * 417 to our Expect (libcurl then never waits for a 100 on the handle
- * again), a failed transfer, or a tunnel. Its connections stay in the
- * share either way.
+ * again), or a tunnel. Its connections stay in the share either way. (A
+ * failed transfer ends the client's connection, so its handle is not
+ * asked for again.)
  */
 CURL *
 upstream_handle(struct upstream *u, bool chunked_upload)
 {
 	CURL *curl;
 
-	if (u->stale || !u->forwarding) {
+	if (u->stale || u->curl == NULL) {
 		if (upstream_fresh_handle(u) < 0)
 			return NULL;
 		curl = u->curl;
@@ -153,7 +153,6 @@ upstream_handle(struct upstream *u, bool chunked_upload)
 		curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
 		curl_easy_setopt(curl, CURLOPT_PREREQFUNCTION, upstream_prereq_cb);
 		curl_easy_setopt(curl, CURLOPT_PREREQDATA, u->t);
-		u->forwarding = true;
 	}
 	u->stale = chunked_upload;
 	return u->curl;
@@ -168,6 +167,7 @@ upstream_tunnel_handle(struct upstream *u)
 {
 	if (upstream_fresh_handle(u) < 0)
 		return NULL;
+	u->stale = true;
 	curl_easy_setopt(u->curl, CURLOPT_CONNECT_ONLY, 1L);
 	return u->curl;
 }
@@ -1059,12 +1059,13 @@ upstream_prereq_cb(void *userdata, char *conn_primary_ip, char *conn_local_ip,
 		transfer_fail(t, 417, "upstream refused Expect: 100-continue");
 		return CURL_PREREQFUNC_ABORT;
 	}
-	/* A resend: libcurl counts them for the life of the handle. */
-	if (++t->sends > 1)
+	if (++t->sends > 1) {
+		/* A resend: libcurl counts them for the life of the handle. */
 		t->up->stale = true;
-	if (t->sends > 1 && (!upstream_idempotent(t->req) || t->req->has_body)) {
-		transfer_fail(t, 502, "upstream closed a reused connection; not resending");
-		return CURL_PREREQFUNC_ABORT;
+		if (!upstream_idempotent(t->req) || t->req->has_body) {
+			transfer_fail(t, 502, "upstream closed a reused connection; not resending");
+			return CURL_PREREQFUNC_ABORT;
+		}
 	}
 	return CURL_PREREQFUNC_OK;
 }
@@ -1147,6 +1148,7 @@ upstream_point(struct upstream *u, const struct route *r, size_t i, const char *
 		u->origin_of = d;
 	}
 	curl_easy_setopt(u->curl, CURLOPT_CURLU, u->origin);
+	/* The string too: libcurl parses it instead when it sends again after a 417. */
 	curl_easy_setopt(u->curl, CURLOPT_URL, d->origin);
 	curl_easy_setopt(u->curl, CURLOPT_REQUEST_TARGET, ret_target);
 	curl_easy_setopt(u->curl, CURLOPT_UNIX_SOCKET_PATH, d->unix_path);
@@ -1312,9 +1314,6 @@ upstream_forward(struct upstream *u, struct http_server *h, const struct http_re
 		if (rc == CURLE_OK)
 			break;
 	}
-	/* Whatever a failed transfer left in the handle is not carried on. */
-	if (rc != CURLE_OK)
-		u->stale = true;
 
 	if (rc == CURLE_OK && t->head_sent) {
 		if ((t->chunked_out ? upstream_send_last_chunk(t) : upstream_flush_head(t)) < 0) {

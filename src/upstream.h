@@ -37,7 +37,6 @@ struct upstream {
 	CURLU               *origin;     /* origin_of's origin, parsed */
 	const struct upstream_def *origin_of;  /* the upstream last asked, or NULL */
 	bool                 stale; /* replace curl before the next request */
-	bool                 forwarding; /* curl has the options for forwarding */
 	bool                 ready; /* upstream_init() succeeded */
 	struct transfer     *t;     /* the state of the request in flight */
 	const struct config *cfg;
