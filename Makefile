@@ -6,6 +6,7 @@ SBINDIR       ?= $(PREFIX)/sbin
 MANDIR        ?= $(PREFIX)/share/man
 SYSCONFDIR    ?= /etc
 SYSTEMDUNITDIR ?= $(shell pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null || echo /lib/systemd/system)
+SYSUSERSDIR   ?= $(shell pkg-config --variable=sysusersdir systemd 2>/dev/null || echo /usr/lib/sysusers.d)
 
 BUILD         ?= build
 LLHTTP_SRC    ?= /usr/share/llhttp
@@ -20,10 +21,18 @@ XCFLAGS        = -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-p
 LDLIBS_PROXY   = $(shell pkg-config --libs libcurl libsystemd inih 2>/dev/null)
 LDLIBS_BACKEND = $(shell pkg-config --libs libsystemd nettle 2>/dev/null)
 
-COMMON_OBJ     = $(BUILD)/conn.o $(BUILD)/http.o $(BUILD)/journal.o $(BUILD)/llhttp.o \
+COMMON_OBJ     = $(BUILD)/conn.o $(BUILD)/http.o $(BUILD)/journal.o $(BUILD)/sandbox.o $(BUILD)/llhttp.o \
                  $(BUILD)/llhttp_api.o $(BUILD)/llhttp_http.o
 PROXY_OBJ      = $(BUILD)/proxy.o $(BUILD)/config.o $(BUILD)/route.o $(BUILD)/upstream.o $(BUILD)/tunnel.o $(COMMON_OBJ)
 BACKEND_OBJ    = $(BUILD)/backend.o $(COMMON_OBJ)
+# PROBE=1: gfproxy that tries to escape its own sandbox (tests/system/escape.c), for the
+# confinement test; `make probe` builds it into $(BUILD)/probe. Never installed.
+ifdef PROBE
+CPPFLAGS      += -DGFPROXY_ESCAPE_PROBE -Itests/system
+PROXY_OBJ     += $(BUILD)/escape.o
+$(BUILD)/escape.o: tests/system/escape.c tests/system/escape.h | $(BUILD)
+	$(CC) $(CPPFLAGS) $(XCFLAGS) $(CFLAGS) -c -o $@ $<
+endif
 HEADERS        = $(wildcard src/*.h)
 
 # The sanitizer build the test suite also runs against.
@@ -96,6 +105,9 @@ install: all
 	install -d $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5
 	install -m 644 src/gfproxy.8 src/gfproxy-backend.8 $(DESTDIR)$(MANDIR)/man8
 	install -m 644 src/gfproxy.conf.5 $(DESTDIR)$(MANDIR)/man5
+	# The units run as these system users; packages create them in their scripts.
+	install -D -m 644 packaging/gfproxy.sysusers $(DESTDIR)$(SYSUSERSDIR)/gfproxy.conf
+	test -n "$(DESTDIR)" || ! command -v systemd-sysusers >/dev/null || systemd-sysusers $(SYSUSERSDIR)/gfproxy.conf
 	# An edited configuration is the administrator's: never overwritten.
 	test -e $(DESTDIR)$(SYSCONFDIR)/gfproxy/gfproxy.conf || \
 		install -D -m 644 packaging/gfproxy.conf $(DESTDIR)$(SYSCONFDIR)/gfproxy/gfproxy.conf
@@ -105,6 +117,7 @@ uninstall:
 	for u in units/*.socket units/*.service; do rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/$${u#units/}; done
 	rm -f $(DESTDIR)$(MANDIR)/man8/gfproxy.8 $(DESTDIR)$(MANDIR)/man8/gfproxy-backend.8
 	rm -f $(DESTDIR)$(MANDIR)/man5/gfproxy.conf.5
+	rm -f $(DESTDIR)$(SYSUSERSDIR)/gfproxy.conf
 
 # Packages, each built from a copy of the tracked files (the tree is not written to).
 deb:
@@ -115,10 +128,14 @@ rpm:
 	@packaging/install-deps build system
 	packaging/build-rpm $(VERSION) $(BUILD)
 
+probe:
+	@$(MAKE) --no-print-directory PROBE=1 BUILD=$(BUILD)/probe $(BUILD)/probe/gfproxy
+
 # The .deb installed and driven like an administrator would, in a booted systemd
-# container (root); the .rpm's payload compared with it (tests/system/).
-check-system: deb rpm
-	GFPROXY_PKGDIR=$(BUILD) GFPROXY_VERSION=$(VERSION) bats $(BATSFLAGS) tests/system
+# container (root); the .rpm's payload compared with it; the probe tries to escape
+# the packaged units' confinement (tests/system/).
+check-system: deb rpm probe
+	GFPROXY_PKGDIR=$(BUILD) GFPROXY_PROBE=$(BUILD)/probe/gfproxy GFPROXY_VERSION=$(VERSION) bats $(BATSFLAGS) tests/system
 
 clean:
 	rm -rf build
@@ -148,7 +165,7 @@ soak: all
 check-valgrind: all
 	tests/valgrind.bash $(BUILD)
 
-.PHONY: all deps run check bench install uninstall clean check-conformance fuzz check-fuzz deb rpm check-system soak check-valgrind
+.PHONY: all deps run check bench install probe uninstall clean check-conformance fuzz check-fuzz deb rpm check-system soak check-valgrind
 
 # CURL=static links gfproxy against a minimal libcurl (HTTP, HTTPS, Unix
 # sockets; OpenSSL stays shared) that packaging/build-curl builds from

@@ -39,6 +39,7 @@
 #include "conn.h"
 #include "http.h"
 #include "journal.h"
+#include "sandbox.h"
 
 #define BACKEND_NAME            "gfproxy-backend"
 
@@ -112,6 +113,7 @@ struct backend {
 	struct http_server   http;
 	struct http_request  req;
 	bool                 test_endpoints;
+	const char          *confinement;   /* the SANDBOX field of every entry */
 	/* The response being sent. */
 	bool                 keep_alive;
 	bool                 chunked;       /* chunked framing, else length or close */
@@ -1175,6 +1177,7 @@ backend_log(struct backend *b)
 		{ "HTTP_STATUS", status },
 		{ "HTTP_RESPONSE_BYTES", sent },
 		{ "HTTP_REQUEST_BYTES", received },
+		{ "SANDBOX", b->confinement },
 	};
 
 	journal_escape(target, sizeof(target), b->req.target, b->req.target_len);
@@ -1275,6 +1278,15 @@ main(int argc, char *argv[])
 	 * Not a TCP socket (inetd over AF_UNIX): nothing to do.
 	 */
 	(void)setsockopt(b->conn.fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
+	/*
+	 * It answers from memory on the socket it was handed: no file to read,
+	 * no socket of its own but the journal's, no TCP port to reach.
+	 */
+	if ((b->confinement = sandbox_enter(&(struct sandbox_policy){ .inet = false })) == NULL) {
+		(void)http_error(&b->conn, 503, "cannot confine the process");
+		conn_linger(&b->conn);
+		return EXIT_OSERR;
+	}
 	http_server_init(&b->http, &b->conn, HTTP_MAX_BODY_DEFAULT);
 
 	for (;;) {

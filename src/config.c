@@ -112,6 +112,35 @@ config_parse_bool(const char *s)
  * http://host[:port][/base], https://…, or unix:/path/to.sock. The base
  * path is kept byte for byte, escapes included.
  */
+/*
+ * The TCP port of host[:port] between auth and end: the sandbox lets the
+ * process connect to these ports only. An empty port is the scheme's.
+ */
+static int
+config_parse_port(struct upstream_def *u, const char *auth, const char *end)
+{
+	const char *colon = NULL, *p;
+	unsigned long port = 0;
+
+	u->port = u->kind == UPSTREAM_HTTPS ? 443 : 80;
+	p = auth;
+	if (*p == '[' && (p = memchr(auth, ']', (size_t)(end - auth))) == NULL)
+		return -1;
+	for (; p < end; p++)
+		if (*p == ':')
+			colon = p;
+	if (colon == NULL || colon + 1 == end)
+		return 0;
+	for (p = colon + 1; p < end; p++) {
+		if (*p < '0' || *p > '9' || (port = port * 10 + (unsigned long)(*p - '0')) > 65535)
+			return -1;
+	}
+	if (port == 0)
+		return -1;
+	u->port = (uint16_t)port;
+	return 0;
+}
+
 int
 config_parse_upstream(struct upstream_def *u, const char *url, const char **ret_why)
 {
@@ -150,6 +179,10 @@ config_parse_upstream(struct upstream_def *u, const char *url, const char **ret_
 	path = auth + strcspn(auth, "/?#");
 	if (path == auth || *path == '?' || *path == '#' || strchr(auth, '@') != NULL) {
 		*ret_why = "upstream must be scheme://host[:port][/base-path]";
+		return -1;
+	}
+	if (config_parse_port(u, auth, path) < 0) {
+		*ret_why = "upstream port must be a number from 1 to 65535";
 		return -1;
 	}
 	u->url = strdup(url);

@@ -26,6 +26,7 @@ struct upstream_def {
 	char               *origin;     /* scheme://authority given to libcurl */
 	char               *base;       /* base path, may be "" */
 	char               *unix_path;  /* for unix: upstreams */
+	uint16_t            port;       /* TCP port, the scheme's when not given */
 };
 
 enum header_op { HEADER_ADD, HEADER_SET, HEADER_REMOVE };

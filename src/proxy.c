@@ -17,8 +17,12 @@
 #include "http.h"
 #include "journal.h"
 #include "route.h"
+#include "sandbox.h"
 #include "tunnel.h"
 #include "upstream.h"
+#ifdef GFPROXY_ESCAPE_PROBE
+#include "escape.h"
+#endif
 
 struct proxy_options {
 	const char              *config_path;
@@ -177,6 +181,47 @@ proxy_check_config(const struct proxy_options *opt, struct config *cfg)
 	return EXIT_SUCCESS;
 }
 
+/*
+ * What a confined proxy may still read: the CA stores (Debian's and Fedora's
+ * layouts), the resolver's files and the NSS modules it loads for a host
+ * name, OpenSSL's configuration and providers; and each route's CA file.
+ */
+static const char *const proxy_readable[] = {
+	"/etc/ssl", "/usr/lib/ssl", "/usr/share/ca-certificates",
+	"/usr/local/share/ca-certificates", "/etc/pki", "/etc/crypto-policies",
+	"/etc/hosts", "/etc/resolv.conf", "/etc/nsswitch.conf", "/etc/host.conf",
+	"/etc/gai.conf", "/run/systemd/resolve", "/etc/ld.so.cache",
+	"/usr/lib", "/lib", "/usr/lib64", "/lib64",
+};
+#define PROXY_DNS_PORT 53   /* the resolver falls back to TCP for long answers */
+
+_Static_assert(SANDBOX_MAX_PATHS >= CONFIG_MAX_ROUTES +
+    sizeof(proxy_readable) / sizeof(proxy_readable[0]), "SANDBOX_MAX_PATHS too small");
+_Static_assert(SANDBOX_MAX_PORTS > 1, "SANDBOX_MAX_PORTS too small");
+
+/* Confined before the first byte from the client is read, with what this configuration needs. */
+static const char *
+proxy_sandbox(const struct config *cfg)
+{
+	static struct sandbox_policy p = { .inet = true };
+	const struct route *r;
+	size_t i, j;
+
+	for (i = 0; i < sizeof(proxy_readable) / sizeof(proxy_readable[0]); i++)
+		sandbox_allow_read(&p, proxy_readable[i]);
+	sandbox_allow_connect(&p, PROXY_DNS_PORT);
+	for (i = 0; i < cfg->nroutes; i++) {
+		r = cfg->routes[i];
+		sandbox_allow_read(&p, r->ca_file);
+		for (j = 0; j < r->nupstreams; j++) {
+			if (r->upstreams[j].kind == UPSTREAM_UNIX)
+				continue;
+			sandbox_allow_connect(&p, r->upstreams[j].port);
+		}
+	}
+	return sandbox_enter(&p);
+}
+
 /* The decimal digits of v, at the end of buf. */
 static const char *
 proxy_number(char buf[static 24], uint64_t v)
@@ -194,6 +239,8 @@ proxy_number(char buf[static 24], uint64_t v)
  * One journal entry per request, written after the response is flushed so
  * the client never waits for it.
  */
+static const char *proxy_confinement;   /* the SANDBOX field of every entry */
+
 static void
 proxy_log(const struct conn *c, const struct http_request *req, const char *upstream_url,
     int status, const struct upstream_result *res, int64_t start_usec)
@@ -206,7 +253,7 @@ proxy_log(const struct conn *c, const struct http_request *req, const char *upst
 	/* The escaped parts, a method and six numbers fit in one message. */
 	_Static_assert(sizeof(target) + sizeof(url) + sizeof(why) + sizeof(num) + 64 <=
 	    JOURNAL_MAX_MESSAGE, "log message too small");
-	struct journal_field fields[11];
+	struct journal_field fields[12];
 	size_t n = 0, len = 0;
 
 	journal_escape(target, sizeof(target), req->target, req->target_len);
@@ -237,6 +284,7 @@ proxy_log(const struct conn *c, const struct http_request *req, const char *upst
 	fields[n++] = (struct journal_field){ "DURATION_USEC", proxy_number(num[3], (uint64_t)usec) };
 	if (res->why != NULL)
 		fields[n++] = (struct journal_field){ "ERROR", why };
+	fields[n++] = (struct journal_field){ "SANDBOX", proxy_confinement };
 
 	/* "GET /a -> http://b/a 200 29B 1.2ms: why": always fits, see above. */
 	(void)http_cat(message, sizeof(message), &len, req->method, " ", target,
@@ -325,6 +373,20 @@ main(int argc, char **argv)
 	/* Read per connection: an edit applies to the next one, with no reload. */
 	config_load(&cfg, opt.config_path, opt.config_given, &opt.o);
 	upstream_check_config(&cfg);
+#ifdef GFPROXY_ESCAPE_PROBE
+	/* A test build (tests/system/escape.c): confined as below, then it tries to get out. */
+	if (getenv("GFPROXY_PROBE_UNCONFINED") == NULL)
+		(void)proxy_sandbox(&cfg);
+	http_server_init(&h, &conn, cfg.max_body);
+	if (http_read_head(&h, &req) > 0)
+		escape_probe(conn.fd, req.target);
+	return EXIT_SUCCESS;
+#endif
+	if ((proxy_confinement = proxy_sandbox(&cfg)) == NULL) {
+		http_error(&conn, 503, "cannot confine the process");
+		conn_linger(&conn);
+		return EXIT_OSERR;
+	}
 	/* Heads are checked against the largest limit, bodies against their route's. */
 	for (i = 0; i < cfg.nroutes; i++)
 		if (cfg.routes[i]->max_body > max_body)
