@@ -173,6 +173,11 @@ sandbox_landlock(const struct sandbox_policy *p, unsigned *applied, const char *
 	for (i = 0; i < p->nread && r == 0; i++)
 		if ((r = sandbox_ll_path(ruleset, p->read[i])) < 0)
 			*why = "landlock_add_rule (path)";
+#if defined(__SANITIZE_ADDRESS__)
+	/* LeakSanitizer lists the process's threads and maps at exit. */
+	if (r == 0 && (r = sandbox_ll_path(ruleset, "/proc/self")) < 0)
+		*why = "landlock_add_rule (path)";
+#endif
 	for (i = 0; abi >= 4 && !p->any_port && i < p->nconnect && r == 0; i++) {
 		port.port = p->connect[i];
 		if (syscall(SYS_landlock_add_rule, ruleset, LL_RULE_NET_PORT, &port, 0) < 0) {
