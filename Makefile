@@ -95,6 +95,17 @@ bench: deps
 	@$(MAKE) --no-print-directory CURL=static-notls BUILD=$(BUILD)/static-notls all
 	tests/bench/run $(BUILD) $(BUILD)/static $(BUILD)/static-notls
 
+# The packaged units measured in a booted systemd container (root), side by side with
+# unsandboxed units, a floor (tests/bench/empty.c), nginx and haproxy; each sandboxing
+# directive of the installed gfproxy@.service removed in turn. Writes
+# tests/bench/RESULTS-system.md; under 10 minutes (tests/bench/system-run).
+bench-system: deb
+	@mkdir -p $(BUILD)/bench-system
+	$(CC) -D_GNU_SOURCE -O2 -Wall -Wextra -o $(BUILD)/bench-system/empty tests/bench/empty.c \
+		$$(pkg-config --libs libsystemd)
+	tests/bench/system-run $(BUILD)/gfproxy_$(VERSION)_$$(dpkg-architecture -qDEB_HOST_ARCH).deb \
+		$(BUILD)/bench-system/empty
+
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSTEMDUNITDIR)
 	install -m 755 $(BUILD)/gfproxy $(BUILD)/gfproxy-backend $(DESTDIR)$(SBINDIR)
@@ -165,7 +176,7 @@ soak: all
 check-valgrind: all
 	tests/valgrind.bash $(BUILD)
 
-.PHONY: all deps run check bench install probe uninstall clean check-conformance fuzz check-fuzz deb rpm check-system soak check-valgrind
+.PHONY: all deps run check bench bench-system install probe uninstall clean check-conformance fuzz check-fuzz deb rpm check-system soak check-valgrind
 
 # CURL=static links gfproxy against a minimal libcurl (HTTP, HTTPS, Unix
 # sockets; OpenSSL stays shared) that packaging/build-curl builds from
