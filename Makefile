@@ -100,9 +100,13 @@ bench: deps
 # directive of the installed gfproxy@.service removed in turn. Writes
 # tests/bench/RESULTS-system.md; under 10 minutes (tests/bench/system-run).
 bench-system: deb
+	@packaging/install-deps bench static
+	@$(MAKE) --no-print-directory CURL=static BUILD=$(BUILD)/static all
+	@$(MAKE) --no-print-directory CURL=static-notls BUILD=$(BUILD)/static-notls all
 	@mkdir -p $(BUILD)/bench-system
 	$(CC) -D_GNU_SOURCE -O2 -Wall -Wextra -o $(BUILD)/bench-system/empty tests/bench/empty.c \
 		$$(pkg-config --libs libsystemd)
+	BENCH_SYSTEM_BUILDS="static=$(BUILD)/static/gfproxy static-notls=$(BUILD)/static-notls/gfproxy" \
 	tests/bench/system-run $(BUILD)/gfproxy_$(VERSION)_$$(dpkg-architecture -qDEB_HOST_ARCH).deb \
 		$(BUILD)/bench-system/empty
 
