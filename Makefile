@@ -135,9 +135,10 @@ uninstall:
 	rm -f $(DESTDIR)$(SYSUSERSDIR)/gfproxy.conf
 
 # Packages, each built from a copy of the tracked files (the tree is not written to).
+# CURL=static builds the package against the minimal static libcurl (Built-Using: curl).
 deb:
-	@packaging/install-deps build system
-	packaging/build-deb $(VERSION) $(BUILD)
+	@packaging/install-deps build system $(if $(filter-out system,$(CURL)),static)
+	CURL=$(CURL) packaging/build-deb $(VERSION) $(BUILD)
 
 rpm:
 	@packaging/install-deps build system
