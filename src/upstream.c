@@ -22,6 +22,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "upstream.h"
 
@@ -62,6 +63,7 @@ struct transfer {
 	int64_t     resp_left;      /* body bytes the final head announced, or -1 */
 	bool        resp_closes;    /* the upstream closes after this response */
 	bool        resp_http10;    /* its status line said HTTP/1.0 */
+	bool        resp_faulty;    /* its framing or what followed ends the connection */
 	bool        expect_refused; /* a 417 to our Expect, its head held */
 
 	/* Buffers, not cleared between requests. */
@@ -85,8 +87,43 @@ transfer_fail(struct transfer *t, int status, const char *why)
 }
 
 /*
+ * Every upstream socket libcurl opens is made and closed here, so that the
+ * connections it keeps between requests can be looked at (see
+ * upstream_check_kept()). One more than we can track is refused: libcurl
+ * then fails that connect, which is a 502, not an unchecked connection.
+ */
+static curl_socket_t
+upstream_open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+	struct upstream *u = clientp;
+	curl_socket_t fd;
+
+	if (purpose != CURLSOCKTYPE_IPCXN || u->nsocks == UPSTREAM_MAX_SOCKETS)
+		return CURL_SOCKET_BAD;
+	fd = socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+	if (fd != CURL_SOCKET_BAD)
+		u->socks[u->nsocks++] = fd;
+	return fd;
+}
+
+static int
+upstream_close_socket(void *clientp, curl_socket_t fd)
+{
+	struct upstream *u = clientp;
+	size_t i;
+
+	for (i = 0; i < u->nsocks; i++)
+		if (u->socks[i] == fd) {
+			u->socks[i] = u->socks[--u->nsocks];
+			break;
+		}
+	return close(fd);
+}
+
+/*
  * A new easy handle with what every use of it shares, forwarding or tunnel:
- * the connection cache, no proxy, the protocols, the error buffer.
+ * the connection cache, no proxy, the protocols, the error buffer, our
+ * sockets.
  */
 static int
 upstream_fresh_handle(struct upstream *u)
@@ -97,6 +134,10 @@ upstream_fresh_handle(struct upstream *u)
 		return -1;
 	u->stale = false;
 	curl_easy_setopt(u->curl, CURLOPT_SHARE, u->share);
+	curl_easy_setopt(u->curl, CURLOPT_OPENSOCKETFUNCTION, upstream_open_socket);
+	curl_easy_setopt(u->curl, CURLOPT_OPENSOCKETDATA, u);
+	curl_easy_setopt(u->curl, CURLOPT_CLOSESOCKETFUNCTION, upstream_close_socket);
+	curl_easy_setopt(u->curl, CURLOPT_CLOSESOCKETDATA, u);
 	/* Upstreams come from the configuration only, never from http_proxy and co. */
 	curl_easy_setopt(u->curl, CURLOPT_PROXY, "");
 	curl_easy_setopt(u->curl, CURLOPT_PROTOCOLS_STR, u->protocols);
@@ -111,6 +152,7 @@ static size_t upstream_read_cb(char *, size_t, size_t, void *);
 static int    upstream_seek_cb(void *, curl_off_t, int);
 static int    upstream_progress_cb(void *, curl_off_t, curl_off_t, curl_off_t, curl_off_t);
 static int    upstream_prereq_cb(void *, char *, char *, int, int);
+static int    upstream_debug_cb(CURL *, curl_infotype, char *, size_t, void *);
 
 /*
  * The easy handle for the next forwarded request. The options all requests
@@ -153,6 +195,9 @@ upstream_handle(struct upstream *u, bool chunked_upload)
 		curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
 		curl_easy_setopt(curl, CURLOPT_PREREQFUNCTION, upstream_prereq_cb);
 		curl_easy_setopt(curl, CURLOPT_PREREQDATA, u->t);
+		curl_easy_setopt(curl, CURLOPT_DEBUGFUNCTION, upstream_debug_cb);
+		curl_easy_setopt(curl, CURLOPT_DEBUGDATA, u->t);
+		curl_easy_setopt(curl, CURLOPT_VERBOSE, 1L);
 	}
 	u->stale = chunked_upload;
 	return u->curl;
@@ -172,6 +217,59 @@ upstream_tunnel_handle(struct upstream *u)
 	return u->curl;
 }
 
+/* The connection cache lives in a share handle, so an easy handle can be
+ * replaced without losing the upstream connection. */
+static int
+upstream_new_share(struct upstream *u)
+{
+	if ((u->share = curl_share_init()) == NULL ||
+	    curl_share_setopt(u->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) != CURLSHE_OK)
+		return -1;
+	return 0;
+}
+
+/*
+ * Close every upstream connection libcurl keeps. libcurl has no call for
+ * one connection; the share that holds the cache closes them all when it
+ * goes, and the easy handle must let go of it first.
+ */
+static int
+upstream_drop_connections(struct upstream *u)
+{
+	if (u->curl != NULL)
+		curl_easy_cleanup(u->curl);
+	u->curl = NULL;
+	u->stale = true;
+	if (u->share != NULL)
+		curl_share_cleanup(u->share);
+	u->share = NULL;
+	/* Closed by libcurl, through upstream_close_socket() or not. */
+	u->nsocks = 0;
+	return upstream_new_share(u);
+}
+
+/*
+ * No kept connection may carry the next request once something arrived on
+ * it after its response was complete: those bytes (a second response, say)
+ * would be read as the answer to that request (response queue poisoning;
+ * libcurl 7.88 reuses such a connection, 8.0 does not). An end of file is
+ * no better: the request would fail, and be resent. Between transfers
+ * every tracked socket is idle in the cache, so a readable one is one of
+ * these. Checked after each transfer, and again before the next one picks
+ * a connection, as the bytes may come in between.
+ */
+static int
+upstream_check_kept(struct upstream *u, bool drop)
+{
+	char byte;
+	size_t i;
+
+	for (i = 0; !drop && i < u->nsocks; i++)
+		drop = recv(u->socks[i], &byte, 1, MSG_PEEK | MSG_DONTWAIT) >= 0 ||
+		    (errno != EAGAIN && errno != EWOULDBLOCK);
+	return drop ? upstream_drop_connections(u) : 0;
+}
+
 int
 upstream_init(struct upstream *u, const struct config *cfg)
 {
@@ -184,12 +282,7 @@ upstream_init(struct upstream *u, const struct config *cfg)
 		return -1;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return -1;
-	/*
-	 * The connection cache lives in a share handle, so an easy handle can
-	 * be replaced without losing the upstream connection.
-	 */
-	if ((u->share = curl_share_init()) == NULL ||
-	    curl_share_setopt(u->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) != CURLSHE_OK)
+	if (upstream_new_share(u) < 0)
 		return -1;
 	if ((u->multi = curl_multi_init()) == NULL || (u->origin = curl_url()) == NULL)
 		return -1;
@@ -674,7 +767,13 @@ upstream_send_head(struct transfer *t)
 	if (!interim) {
 		t->no_body = http_body_forbidden(req->method, t->status);
 		t->resp_left = t->no_body ? 0 : has_length ? length : -1;
-		t->resp_closes = closes || (t->resp_http10 && !keeps);
+		/*
+		 * RFC 9112 6.1: Transfer-Encoding in an HTTP/1.0 message is
+		 * faulty framing; the connection closes after it, whatever it
+		 * says about keep-alive.
+		 */
+		t->resp_faulty = t->resp_http10 && has_te;
+		t->resp_closes = closes || (t->resp_http10 && !keeps) || t->resp_faulty;
 		/* A body we did not read keeps us from reading the next request. */
 		if (!t->h->body_done || t->h->closing)
 			t->res->keep_alive = false;
@@ -1070,6 +1169,31 @@ upstream_prereq_cb(void *userdata, char *conn_primary_ip, char *conn_local_ip,
 	return CURL_PREREQFUNC_OK;
 }
 
+/*
+ * Bytes libcurl read after the end of a response, in the same read as its
+ * last ones, never show on the socket: libcurl 7.88 drops them, says so
+ * only in its verbose text, and keeps the connection for the next request
+ * (after the last chunk; after a Content-Length body it closes). Its text
+ * is the only sign, so the handle is verbose, and every other message is
+ * ignored here. The connection is then closed after the transfer.
+ */
+static int
+upstream_debug_cb(CURL *curl, curl_infotype type, char *text, size_t len, void *userdata)
+{
+	static const char *const excess[] = { "Leftovers after chunking", "Excess found" };
+	struct transfer *t = userdata;
+	size_t i, n;
+
+	if (type != CURLINFO_TEXT)
+		return 0;
+	for (i = 0; i < sizeof(excess) / sizeof(excess[0]); i++) {
+		n = strlen(excess[i]);
+		if (len >= n && memcmp(text, excess[i], n) == 0)
+			t->resp_faulty = true;
+	}
+	return 0;
+}
+
 static bool
 upstream_idempotent(const struct http_request *req)
 {
@@ -1278,7 +1402,8 @@ upstream_forward(struct upstream *u, struct http_server *h, const struct http_re
 	res->keep_alive = req->keep_alive;
 	memset(t, 0, offsetof(struct transfer, field_off));
 	fields = upstream_request_fields(u->cfg, r, req, h->conn->peer_addr, &t->want_trailers);
-	curl = fields != NULL ? upstream_handle(u, req->chunked) : NULL;
+	curl = fields != NULL && upstream_check_kept(u, false) == 0 ?
+	    upstream_handle(u, req->chunked) : NULL;
 	if (curl == NULL) {
 		res->status = 500;
 		res->why = fields == NULL ? "request fields for the upstream too large" :
@@ -1315,6 +1440,9 @@ upstream_forward(struct upstream *u, struct http_server *h, const struct http_re
 			break;
 	}
 
+	/* Whatever came after the response keeps its connection from the next request. */
+	if (rc == CURLE_OK && upstream_check_kept(u, t->resp_faulty) < 0)
+		res->keep_alive = false;
 	if (rc == CURLE_OK && t->head_sent) {
 		if ((t->chunked_out ? upstream_send_last_chunk(t) : upstream_flush_head(t)) < 0) {
 			res->why = "client went away";
