@@ -7,6 +7,7 @@
  * request from meaning one thing here and another thing upstream, deadlines,
  * and streaming of the body in pieces no larger than the caller's buffer.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,6 +16,8 @@
 #include <time.h>
 
 #include "http.h"
+
+static bool http_is_tchar(unsigned char ch);
 
 static const struct {
 	int         status;
@@ -84,6 +87,39 @@ static const char *const http_hop_by_hop_fields[] = {
 	"Upgrade",
 };
 
+/*
+ * Fields the proxy relies on or sets itself: a Connection list naming them
+ * does not make them hop-by-hop (RFC 9110 7.6.1 lets a proxy keep what it
+ * must), so a client cannot make Host vanish, nor an upstream the length
+ * of its body.
+ */
+static const char *const http_connection_protected_fields[] = {
+	"Content-Length",
+	"Expect",
+	"Forwarded",
+	"Host",
+	"Via",
+	"X-Forwarded-For",
+	"X-Forwarded-Host",
+	"X-Forwarded-Proto",
+};
+
+/*
+ * Fields that tell a backend where a request came from. Backends that map
+ * names to variables (CGI, WSGI, PHP) read '-' and '_' alike, so each is
+ * matched in every such spelling.
+ */
+static const char *const http_forwarded_address_fields[] = {
+	"Forwarded",
+	"X-Client-IP",
+	"X-Forwarded-For",
+	"X-Forwarded-Host",
+	"X-Forwarded-Port",
+	"X-Forwarded-Proto",
+	"X-Forwarded-Server",
+	"X-Real-IP",
+};
+
 /* RFC 9110 6.5.1: fields that must not travel in a trailer section. */
 static const char *const http_trailer_forbidden_fields[] = {
 	"Authorization",
@@ -128,11 +164,46 @@ http_is_hop_by_hop(const char *name, size_t len)
 }
 
 bool
+http_connection_protected(const char *name, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(http_connection_protected_fields) /
+	    sizeof(http_connection_protected_fields[0]); i++)
+		if (http_name_eq(name, len, http_connection_protected_fields[i]))
+			return true;
+	return false;
+}
+
+/* Is this a forwarded-address field, in any spelling of '-' and '_'? */
+bool
+http_is_forwarded_address(const char *name, size_t len)
+{
+	const char *f;
+	size_t i, j;
+
+	for (i = 0; i < sizeof(http_forwarded_address_fields) /
+	    sizeof(http_forwarded_address_fields[0]); i++) {
+		f = http_forwarded_address_fields[i];
+		if (strlen(f) != len)
+			continue;
+		for (j = 0; j < len; j++)
+			if (!(tolower((unsigned char)name[j]) == tolower((unsigned char)f[j]) ||
+			    ((name[j] == '_' || name[j] == '-') && f[j] == '-')))
+				break;
+		if (j == len)
+			return true;
+	}
+	return false;
+}
+
+bool
 http_trailer_forbidden(const char *name, size_t len)
 {
 	size_t i;
 
-	if (http_is_hop_by_hop(name, len))
+	/* A trailer is not a header: where it came from is never said there. */
+	if (http_is_hop_by_hop(name, len) || http_is_forwarded_address(name, len))
 		return true;
 	for (i = 0; i < sizeof(http_trailer_forbidden_fields) /
 	    sizeof(http_trailer_forbidden_fields[0]); i++)
@@ -252,6 +323,78 @@ http_error(struct conn *c, int status, const char *why)
 	iov[0] = (struct iovec){ head, (size_t)hlen };
 	iov[1] = (struct iovec){ body, (size_t)blen };
 	return conn_writev(c, iov, 2);
+}
+
+/*
+ * Response heads get the checks request heads get, wherever they come from:
+ * libcurl's header callback (upstream.c) or the tunnel's own reading
+ * (tunnel.c). Like the request reader, these return an error and never log.
+ */
+
+/* "HTTP/1.1 200 OK": HTTP/1.0 or 1.1, three digits, an optional reason. */
+int
+http_check_status_line(const char *line, size_t len, struct http_status_line *ret,
+    const char **ret_why)
+{
+	size_t i;
+
+	if (len < 12 || strncmp(line, "HTTP/1.", 7) != 0 || (line[7] != '0' && line[7] != '1') ||
+	    line[8] != ' ' || line[9] < '1' || line[9] > '5' || line[10] < '0' ||
+	    line[10] > '9' || line[11] < '0' || line[11] > '9' || (len > 12 && line[12] != ' ')) {
+		*ret_why = "invalid status line from upstream";
+		return -1;
+	}
+	ret->status = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
+	ret->http10 = line[7] == '0';
+	ret->reason = len > 13 ? line + 13 : NULL;
+	ret->reason_len = len > 13 ? len - 13 : 0;
+	/* A reason with control bytes is not relayed; ours replaces it. */
+	for (i = 0; i < ret->reason_len; i++)
+		if ((unsigned char)ret->reason[i] < 0x20 || ret->reason[i] == 0x7f) {
+			ret->reason = NULL;
+			ret->reason_len = 0;
+			break;
+		}
+	return 0;
+}
+
+/*
+ * One field line of a response head, without its CRLF: a token, the colon
+ * right after it (RFC 9112 5.1: whitespace before it is refused, not
+ * removed), and a value without control bytes but HTAB. A line starting
+ * with whitespace is obsolete folding (RFC 9112 5.2).
+ */
+int
+http_check_response_field(const char *line, size_t len, size_t *ret_name_len,
+    const char **ret_why)
+{
+	size_t i, n;
+	unsigned char ch;
+
+	if (len > 0 && (line[0] == ' ' || line[0] == '\t')) {
+		*ret_why = "obsolete line folding from upstream";
+		return -1;
+	}
+	for (n = 0; n < len && line[n] != ':'; n++)
+		if (!http_is_tchar((unsigned char)line[n])) {
+			*ret_why = line[n] == ' ' || line[n] == '\t' ?
+			    "whitespace before the colon in an upstream header" :
+			    "malformed upstream header name";
+			return -1;
+		}
+	if (n == 0 || n == len) {
+		*ret_why = "malformed upstream header";
+		return -1;
+	}
+	for (i = n + 1; i < len; i++) {
+		ch = (unsigned char)line[i];
+		if ((ch < 0x20 && ch != '\t') || ch == 0x7f) {
+			*ret_why = "control character in upstream header";
+			return -1;
+		}
+	}
+	*ret_name_len = n;
+	return 0;
 }
 
 /*

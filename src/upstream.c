@@ -366,7 +366,7 @@ upstream_rule_replaces(const struct header_rule *rules, size_t n, const char *na
  */
 static bool
 upstream_skip_request_field(const struct route *r, const struct http_request *req,
-    const struct http_header *hd)
+    const struct http_header *hd, bool trusted)
 {
 	size_t i;
 
@@ -375,7 +375,20 @@ upstream_skip_request_field(const struct route *r, const struct http_request *re
 	    (!r->preserve_host && http_name_eq(hd->name, hd->name_len, "Host")) ||
 	    upstream_rule_replaces(r->request_rules, r->nrequest_rules, hd->name, hd->name_len))
 		return true;
-	/* Fields the client named in Connection are hop-by-hop too. */
+	/*
+	 * Where the request came from is ours to say, in every spelling a
+	 * backend may read, unless a trusted proxy said it (the canonical
+	 * names are collected in upstream_request_fields()).
+	 */
+	if (!trusted && http_is_forwarded_address(hd->name, hd->name_len) &&
+	    !http_name_eq(hd->name, hd->name_len, "X-Forwarded-For") &&
+	    !http_name_eq(hd->name, hd->name_len, "X-Forwarded-Host") &&
+	    !http_name_eq(hd->name, hd->name_len, "X-Forwarded-Proto") &&
+	    !http_name_eq(hd->name, hd->name_len, "Forwarded"))
+		return true;
+	/* Fields the client named in Connection are hop-by-hop too, but not ours. */
+	if (http_connection_protected(hd->name, hd->name_len))
+		return false;
 	for (i = 0; i < req->nheaders; i++)
 		if (http_name_eq(req->headers[i].name, req->headers[i].name_len, "Connection") &&
 		    http_list_has(req->headers[i].value, req->headers[i].value_len,
@@ -522,7 +535,7 @@ upstream_request_fields(const struct config *cfg, const struct route *r,
 		if (http_name_eq(hd->name, hd->name_len, "TE") &&
 		    http_list_has(hd->value, hd->value_len, "trailers", 8))
 			trailers = true;
-		if (upstream_skip_request_field(r, req, hd))
+		if (upstream_skip_request_field(r, req, hd, trusted))
 			continue;
 		if (http_name_eq(hd->name, hd->name_len, "X-Forwarded-For")) {
 			if (trusted && upstream_collect(fw->xff, sizeof(fw->xff), hd->value) < 0)
@@ -699,6 +712,12 @@ upstream_skip_response_field(struct transfer *t, const char *line)
 	if (http_is_hop_by_hop(line, nlen) ||
 	    upstream_rule_replaces(t->route->response_rules, t->route->nresponse_rules, line, nlen))
 		return true;
+	/* RFC 9110 8.6: a 1xx or 204 has no Content-Length. */
+	if ((t->status < 200 || t->status == 204) && http_name_eq(line, nlen, "Content-Length"))
+		return true;
+	/* The upstream's Connection list cannot take away the body's length. */
+	if (http_connection_protected(line, nlen))
+		return false;
 	for (i = 0; i < t->nfields; i++) {
 		v = t->head + t->field_off[i];
 		if (upstream_field_is(v, "Connection")) {
@@ -869,21 +888,16 @@ upstream_flush_head(struct transfer *t)
 static int
 upstream_status_line(struct transfer *t, const char *line, size_t len)
 {
-	const char *p;
-	size_t i;
+	struct http_status_line sl;
+	const char *why, *p;
 
-	if (len < 12 || strncmp(line, "HTTP/1.", 7) != 0 || line[8] != ' ' ||
-	    line[9] < '1' || line[9] > '5' || line[10] < '0' || line[10] > '9' ||
-	    line[11] < '0' || line[11] > '9' || (len > 12 && line[12] != ' '))
-		return transfer_fail(t, 502, "invalid status line from upstream");
-	t->status = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
-	t->resp_http10 = line[7] == '0';
-	p = len > 13 ? line + 13 : "";
-	len = len > 13 ? len - 13 : 0;
-	for (i = 0; i < len; i++)
-		if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
-			break;
-	if (i == 0 || i != len || len >= sizeof(t->reason)) {
+	if (http_check_status_line(line, len, &sl, &why) < 0)
+		return transfer_fail(t, 502, why);
+	t->status = sl.status;
+	t->resp_http10 = sl.http10;
+	p = sl.reason;
+	len = sl.reason_len;
+	if (p == NULL || len == 0 || len >= sizeof(t->reason)) {
 		p = http_reason(t->status);
 		len = strnlen(p, sizeof(t->reason) - 1);
 	}
@@ -901,7 +915,8 @@ static size_t
 upstream_header_cb(char *buf, size_t size, size_t nmemb, void *userdata)
 {
 	struct transfer *t = userdata;
-	size_t len = size * nmemb, n, i;
+	size_t len = size * nmemb, n, name_len;
+	const char *why;
 
 	n = len;
 	if (n > 0 && buf[n - 1] == '\n')
@@ -939,13 +954,8 @@ upstream_header_cb(char *buf, size_t size, size_t nmemb, void *userdata)
 	}
 
 	/* A field line: no folding, no control bytes, a token for a name. */
-	if (buf[0] == ' ' || buf[0] == '\t')
-		return transfer_fail(t, 502, "obsolete line folding from upstream"), 0;
-	for (i = 0; i < n; i++)
-		if (((unsigned char)buf[i] < 0x20 && buf[i] != '\t') || buf[i] == 0x7f)
-			return transfer_fail(t, 502, "control character in upstream header"), 0;
-	if (memchr(buf, ':', n) == NULL || buf[0] == ':' || memchr(buf, ' ', strcspn(buf, ":")) != NULL)
-		return transfer_fail(t, 502, "malformed upstream header"), 0;
+	if (http_check_response_field(buf, n, &name_len, &why) < 0)
+		return transfer_fail(t, 502, why), 0;
 	if (t->nfields == UPSTREAM_MAX_RESPONSE_FIELDS ||
 	    n + 1 > sizeof(t->head) - t->head_len)
 		return transfer_fail(t, 502, "upstream response head too large"), 0;
