@@ -695,6 +695,13 @@ on_headers_complete(llhttp_t *p)
 
 	if (p->http_major != 1 || p->http_minor > 1)
 		return http_fail(h, 505, "only HTTP/1.0 and HTTP/1.1 are supported");
+	/*
+	 * RFC 9112 6.1: Transfer-Encoding in an HTTP/1.0 message is faulty
+	 * framing (1.0 has no chunked coding); an HTTP/1.0 hop behind the
+	 * client may have framed the body by its close instead.
+	 */
+	if (req->version == 10 && h->ntes > 0)
+		return http_fail(h, 400, "Transfer-Encoding in an HTTP/1.0 request");
 	if (p->method == HTTP_CONNECT)
 		return http_fail(h, 405, "CONNECT is not supported");
 	if (req->version == 11 && req->host == NULL)
