@@ -454,6 +454,7 @@ on_message_begin(llhttp_t *p)
 	h->url_len = h->field_bytes = h->nhosts = h->ntes = 0;
 	h->crlf_left = 0;
 	h->in_trailers = false;
+	h->ext_open = h->ext_more = false;
 	return 0;
 }
 
@@ -763,6 +764,39 @@ on_chunk_header(llhttp_t *p)
 	return 0;
 }
 
+/*
+ * llhttp 8.1 loses the ';' that ends a token-valued chunk extension: it
+ * consumes it with the value, then expects another ';' or the CR, so
+ * "4;a=b;c=d" is refused at 'c' although RFC 9112 7.1.1 allows any number
+ * of extensions (a quoted value, or a name alone, is followed correctly).
+ * The value's span ends at its terminator: when that is a ';' after a
+ * token, the parser is paused as the value completes, and http_feed()
+ * gives it the ';' again before the rest. Nothing else changes: names and
+ * values are still llhttp's to check.
+ */
+static int
+on_chunk_extension_value(llhttp_t *p, const char *at, size_t len)
+{
+	struct http_server *h = server_of(p);
+
+	if (!h->ext_open) {
+		h->ext_open = true;
+		h->ext_quoted = len > 0 && at[0] == '"';
+	}
+	/* The last piece of the span stops at the byte that ended it. */
+	h->ext_more = !h->ext_quoted && at + len < h->feed_end && at[len] == ';';
+	return 0;
+}
+
+static int
+on_chunk_extension_value_complete(llhttp_t *p)
+{
+	struct http_server *h = server_of(p);
+
+	h->ext_open = false;
+	return h->ext_more ? HPE_PAUSED : 0;
+}
+
 static int
 on_message_complete(llhttp_t *p)
 {
@@ -791,6 +825,8 @@ http_server_init(struct http_server *h, struct conn *c, uint64_t max_body)
 	h->settings.on_headers_complete = on_headers_complete;
 	h->settings.on_body = on_body;
 	h->settings.on_chunk_header = on_chunk_header;
+	h->settings.on_chunk_extension_value = on_chunk_extension_value;
+	h->settings.on_chunk_extension_value_complete = on_chunk_extension_value_complete;
 	h->settings.on_message_complete = on_message_complete;
 	llhttp_init(&h->parser, HTTP_REQUEST, &h->settings);
 	h->parser.data = h;
@@ -871,6 +907,18 @@ http_feed(struct http_server *h, size_t len)
 	else if (err == HPE_PAUSED) {
 		used = (size_t)(llhttp_get_error_pos(&h->parser) - data);
 		llhttp_resume(&h->parser);
+		if (h->ext_more) {
+			/* The ';' llhttp took with a token value (on_chunk_extension_value). */
+			static const char semicolon[] = ";";
+
+			h->ext_more = false;
+			h->feed_end = semicolon + 1;
+			err = llhttp_execute(&h->parser, semicolon, 1);
+			if (err != HPE_OK) {
+				h->closing = true;
+				return http_parse_error(h, err, NULL);
+			}
+		}
 	} else if (err == HPE_PAUSED_UPGRADE) {
 		/*
 		 * After a request with Upgrade. If it was answered 101, the caller

@@ -80,6 +80,9 @@ struct http_server {
 	bool                 closing;       /* no further request will be read */
 	const char          *feed_end;      /* end of the bytes llhttp is parsing */
 	int                  crlf_left;     /* bytes of a chunk's CRLF still to check */
+	bool                 ext_open;      /* inside a chunk extension's value */
+	bool                 ext_quoted;    /* that value is a quoted string */
+	bool                 ext_more;      /* a token value ended by ';': give it back */
 	/* Where on_body copies during http_read_body(). */
 	char                *out;
 	size_t               out_len;
