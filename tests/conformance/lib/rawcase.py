@@ -107,7 +107,9 @@ class HostileUpstream:
     """A scripted backend on its own listening socket, in a thread: for each
     request it reads (head, and a Content-Length body), it sends whatever
     answer(conn_no, req_no, start_line, fields) returns, raw bytes that may
-    break every rule, or closes the connection when that is None. Every
+    break every rule (a list may mix them with pauses in seconds, and end
+    with None to close after them), or closes the connection when that is
+    None. Every
     request is recorded as (conn_no, req_no, start_line, fields) in
     self.requests, so a case can assert what reached the upstream and on
     which connection."""
@@ -164,6 +166,8 @@ class HostileUpstream:
                 if out is None:
                     break
                 for piece in (out if isinstance(out, list) else [out]):
+                    if piece is None:
+                        return              # close after what was sent
                     if isinstance(piece, (int, float)):
                         time.sleep(piece)   # a pause between writes
                     else:
