@@ -567,16 +567,55 @@ on_header_value(llhttp_t *p, const char *at, size_t len)
 	return http_arena_add(h, at, len);
 }
 
-/* RFC 9112 3.2: uri-host [ ":" port ]; no list, no userinfo, no path. */
+static bool
+http_is_hex(char ch)
+{
+	return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F');
+}
+
+/* RFC 3986 2.3 and 2.2: unreserved and sub-delims. */
+static bool
+http_is_unreserved_or_sub_delim(char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+	    (ch != '\0' && strchr("-._~!$&'()*+,;=", ch) != NULL);
+}
+
+/*
+ * RFC 9110 7.2 and RFC 3986 3.2.2: Host = uri-host [ ":" port ]. uri-host
+ * is an IP literal in brackets (hex digits, ':' and '.' inside), or a
+ * reg-name (an IPv4 address is one too) of unreserved characters,
+ * sub-delims and well-formed percent-escapes, never empty for http (RFC
+ * 9110 4.2.1). port is digits, at most five. No list, userinfo or path.
+ */
 static bool
 http_valid_host(const char *v, size_t len)
 {
-	size_t i;
+	size_t i = 0, port;
 
-	for (i = 0; i < len; i++)
-		if (!((v[i] >= 'a' && v[i] <= 'z') || (v[i] >= 'A' && v[i] <= 'Z') ||
-		    (v[i] >= '0' && v[i] <= '9') || strchr("-._~!$&'()*+;=:[]%", v[i]) != NULL) ||
-		    v[i] == '\0')
+	if (len > 0 && v[0] == '[') {
+		for (i = 1; i < len && v[i] != ']'; i++)
+			if (!http_is_hex(v[i]) && v[i] != ':' && v[i] != '.')
+				return false;
+		if (i == len || i == 1)
+			return false;
+		i++;
+	} else {
+		for (; i < len && v[i] != ':'; i++) {
+			if (v[i] == '%' && i + 2 < len && http_is_hex(v[i + 1]) && http_is_hex(v[i + 2]))
+				i += 2;
+			else if (!http_is_unreserved_or_sub_delim(v[i]))
+				return false;
+		}
+		if (i == 0)
+			return false;
+	}
+	if (i == len)
+		return true;
+	if (v[i++] != ':')
+		return false;
+	for (port = 0; i < len; i++, port++)
+		if (v[i] < '0' || v[i] > '9' || port == 5)
 			return false;
 	return true;
 }
@@ -658,6 +697,35 @@ on_header_value_complete(llhttp_t *p)
 	return 0;
 }
 
+/*
+ * RFC 3986 3.3 and RFC 9112 3.2: the path is segments of pchar (unreserved,
+ * well-formed percent-escapes, sub-delims, ':' and '@') between slashes.
+ * Anything else (a backslash, quotes, braces, a raw non-ASCII byte, a
+ * broken escape) means different things to different backends, so it is
+ * refused, not passed on; so is an escaped NUL, which cuts a path short
+ * wherever it is decoded. The query is the upstream's to interpret and
+ * passes byte for byte (the reader refused blanks and controls already).
+ * A fragment is never part of a request target.
+ */
+static int
+http_check_path(struct http_server *h, const char *p)
+{
+	for (; *p != '\0' && *p != '?'; p++) {
+		if (*p == '%') {
+			if (!http_is_hex(p[1]) || !http_is_hex(p[2]))
+				return http_fail(h, 400, "malformed percent-escape in the path");
+			if (p[1] == '0' && p[2] == '0')
+				return http_fail(h, 400, "escaped NUL in the path");
+			p += 2;
+		} else if (*p != '/' && *p != ':' && *p != '@' && !http_is_unreserved_or_sub_delim(*p))
+			return http_fail(h, 400, *p == '#' ? "fragment in the request target" :
+			    "character not allowed in a path");
+	}
+	if (strchr(p, '#') != NULL)
+		return http_fail(h, 400, "fragment in the request target");
+	return 0;
+}
+
 /* An absolute-form target must name the same authority as Host. */
 static int
 http_check_authority(struct http_server *h)
@@ -665,8 +733,10 @@ http_check_authority(struct http_server *h)
 	struct http_request *req = h->req;
 	const char *t = req->target, *auth, *end;
 
-	if (t[0] == '/' || strcmp(t, "*") == 0)
+	if (strcmp(t, "*") == 0)
 		return 0;
+	if (t[0] == '/')
+		return http_check_path(h, t);
 	if (strncasecmp(t, "http://", 7) == 0)
 		auth = t + 7;
 	else if (strncasecmp(t, "https://", 8) == 0)
@@ -674,9 +744,12 @@ http_check_authority(struct http_server *h)
 	else
 		return http_fail(h, 400, "request target is not in origin or absolute form");
 	end = auth + strcspn(auth, "/?#");
+	/* RFC 9110 4.2.4: userinfo in an http URI is an error. */
+	if (memchr(auth, '@', (size_t)(end - auth)) != NULL)
+		return http_fail(h, 400, "userinfo in the request target");
 	if (req->host == NULL || !http_name_eq(auth, (size_t)(end - auth), req->host))
 		return http_fail(h, 400, "absolute-form target differs from Host");
-	return 0;
+	return http_check_path(h, end);
 }
 
 static int
