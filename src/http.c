@@ -322,7 +322,8 @@ http_error(struct conn *c, int status, const char *why)
 	    "\r\n", status, http_reason(status), date, blen);
 	iov[0] = (struct iovec){ head, (size_t)hlen };
 	iov[1] = (struct iovec){ body, (size_t)blen };
-	return conn_writev(c, iov, 2);
+	/* RFC 9110 9.3.2: the answer to a HEAD has the length, never the body. */
+	return conn_writev(c, iov, c->head_request ? 1 : 2);
 }
 
 /*
@@ -341,6 +342,12 @@ http_check_status_line(const char *line, size_t len, struct http_status_line *re
 	if (len < 12 || strncmp(line, "HTTP/1.", 7) != 0 || (line[7] != '0' && line[7] != '1') ||
 	    line[8] != ' ' || line[9] < '1' || line[9] > '5' || line[10] < '0' ||
 	    line[10] > '9' || line[11] < '0' || line[11] > '9' || (len > 12 && line[12] != ' ')) {
+		*ret_why = "invalid status line from upstream";
+		return -1;
+	}
+	/* A line end or NUL inside is a line that means two things (RFC 9112 2.2). */
+	if (memchr(line, '\r', len) != NULL || memchr(line, '\n', len) != NULL ||
+	    memchr(line, '\0', len) != NULL) {
 		*ret_why = "invalid status line from upstream";
 		return -1;
 	}
@@ -496,6 +503,7 @@ on_method_complete(llhttp_t *p)
 
 	h->req->method_id = p->method;
 	h->req->method = llhttp_method_name((llhttp_method_t)p->method);
+	h->conn->head_request = p->method == HTTP_HEAD;
 	return 0;
 }
 
@@ -1042,6 +1050,7 @@ http_read_head(struct http_server *h, struct http_request *req)
 	req->target = "";
 	req->target_len = 0;
 	req->expect_continue = false;
+	h->conn->head_request = false;
 	h->req = req;
 	h->head_done = h->body_done = h->continue_sent = false;
 	h->head_bytes = 0;

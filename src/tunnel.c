@@ -502,6 +502,14 @@ tunnel_forward(struct upstream *u, struct http_server *h, const struct http_requ
 		goto fail;
 	if (th->parser.status_code == 101 && tunnel_check_101(th, req, &res->why) < 0)
 		goto fail;
+	/*
+	 * An interim answer (a 103) before the 101 or the refusal: the tunnel
+	 * reads one head only, and a 1xx cannot end the exchange.
+	 */
+	if (th->parser.status_code < 200 && th->parser.status_code != 101) {
+		res->why = "interim response to the upgrade request";
+		goto fail;
+	}
 	res->status = th->parser.status_code;
 	if (res->status != 101) {
 		/* Refused: relay the answer's head only, and end the connection. */

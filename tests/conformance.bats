@@ -222,6 +222,10 @@ conf() {
 	conf head-content-length.vtc
 }
 
+@test "conformance head-error-no-body: HEAD: gfproxy's own error answers carry no body either" {
+	conf head-error-no-body.vtc
+}
+
 @test "conformance header-fields-over-16k: Header fields over 16 KiB in total: 431" {
 	conf header-fields-over-16k.vtc
 }
