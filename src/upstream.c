@@ -90,7 +90,8 @@ transfer_fail(struct transfer *t, int status, const char *why)
  * Every upstream socket libcurl opens is made and closed here, so that the
  * connections it keeps between requests can be looked at (see
  * upstream_check_kept()). One more than we can track is refused: libcurl
- * then fails that connect, which is a 502, not an unchecked connection.
+ * then fails that connect, which is a 502, not an unchecked connection;
+ * upstream_check_kept() closes them all before the table can fill up.
  */
 static curl_socket_t
 upstream_open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *addr)
@@ -217,8 +218,10 @@ upstream_tunnel_handle(struct upstream *u)
 	return u->curl;
 }
 
-/* The connection cache lives in a share handle, so an easy handle can be
- * replaced without losing the upstream connection. */
+/*
+ * The connection cache lives in a share handle, so an easy handle can be
+ * replaced without losing the upstream connection.
+ */
 static int
 upstream_new_share(struct upstream *u)
 {
@@ -264,6 +267,9 @@ upstream_check_kept(struct upstream *u, bool drop)
 	char byte;
 	size_t i;
 
+	/* A full table would refuse the next connect: start over instead. */
+	if (u->nsocks + UPSTREAM_SOCKETS_SPARE > UPSTREAM_MAX_SOCKETS)
+		drop = true;
 	for (i = 0; !drop && i < u->nsocks; i++)
 		drop = recv(u->socks[i], &byte, 1, MSG_PEEK | MSG_DONTWAIT) >= 0 ||
 		    (errno != EAGAIN && errno != EWOULDBLOCK);
