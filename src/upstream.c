@@ -779,6 +779,17 @@ upstream_send_head(struct transfer *t)
 			has_length = true;
 			length = strtoll(v, NULL, 10);
 		} else if (upstream_field_is(line, "Transfer-Encoding")) {
+			/*
+			 * Only chunked, once, as from a client: libcurl decodes
+			 * nothing else, and a coding after chunked would make the
+			 * body end at the close (RFC 9112 6.3), so the client
+			 * would get bytes framed other than they were sent.
+			 */
+			v = line + sizeof("Transfer-Encoding");
+			v += strspn(v, " \t");
+			if (has_te || strncasecmp(v, "chunked", 7) != 0 ||
+			    v[7 + strspn(v + 7, " \t")] != '\0')
+				return transfer_fail(t, 502, "Transfer-Encoding other than chunked from upstream");
 			has_te = true;
 		} else if (upstream_field_is(line, "Connection")) {
 			v = line + sizeof("Connection");

@@ -486,6 +486,10 @@ conf() {
 	conf resp-http10-te-closes.py
 }
 
+@test "conformance resp-te-not-chunked: Backend Transfer-Encoding other than exactly chunked: 502." {
+	conf resp-te-not-chunked.py
+}
+
 @test "conformance target-host-grammar: Request targets and Host outside RFC 3986 / RFC 9110 7.2 grammar: 400." {
 	conf target-host-grammar.py
 }
