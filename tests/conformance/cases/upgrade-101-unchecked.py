@@ -52,7 +52,7 @@ def case(Case):
         time.sleep(0.3)
         raw = b"".join(c.hostile.raw.values())
         check(b"RAW-AFTER-101" not in raw, "%s: the client's bytes reached the upstream" % what)
-        c.log_has(r"^<[0-7]>GET /proxy/(ws|h2) -> \S+ 502 ")
+        c.log_has(r"^<3>GET /proxy/(ws|h2) -> \S+ 502 ")
         cl.close()
         c.finish()
         c.close()
