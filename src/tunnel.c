@@ -236,9 +236,13 @@ tunnel_check_head(const struct tunnel_head *th, const char **ret_why)
 	while (p < end) {
 		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
 			break;
+		/* RFC 9112 2.2: CRLF ends each line, as the client's must. */
 		len = (size_t)(nl - p);
-		if (len > 0 && p[len - 1] == '\r')
-			len--;
+		if (len == 0 || p[len - 1] != '\r') {
+			*ret_why = "upstream header line not ended by CRLF";
+			return -1;
+		}
+		len--;
 		if (len == 0 && !first)
 			return 0;
 		if (first ? http_check_status_line(p, len, &sl, ret_why) :

@@ -147,6 +147,7 @@ upstream_fresh_handle(struct upstream *u)
 	return 0;
 }
 
+static int    upstream_check_kept(struct upstream *, bool);
 static size_t upstream_header_cb(char *, size_t, size_t, void *);
 static size_t upstream_write_cb(char *, size_t, size_t, void *);
 static size_t upstream_read_cb(char *, size_t, size_t, void *);
@@ -211,7 +212,8 @@ upstream_handle(struct upstream *u, bool chunked_upload)
 CURL *
 upstream_tunnel_handle(struct upstream *u)
 {
-	if (upstream_fresh_handle(u) < 0)
+	/* libcurl may pick a kept connection for it: the same check first. */
+	if (upstream_check_kept(u, false) < 0 || upstream_fresh_handle(u) < 0)
 		return NULL;
 	u->stale = true;
 	curl_easy_setopt(u->curl, CURLOPT_CONNECT_ONLY, 1L);
@@ -776,8 +778,12 @@ upstream_send_head(struct transfer *t)
 			if (has_length || strspn(v, "0123456789") == 0 ||
 			    v[strspn(v, "0123456789") + strspn(v + strspn(v, "0123456789"), " \t")] != '\0')
 				return transfer_fail(t, 502, "invalid Content-Length from upstream");
-			has_length = true;
+			/* Beyond 63 bits libcurl ignores it and reads to the close. */
+			errno = 0;
 			length = strtoll(v, NULL, 10);
+			if (errno == ERANGE)
+				return transfer_fail(t, 502, "invalid Content-Length from upstream");
+			has_length = true;
 		} else if (upstream_field_is(line, "Transfer-Encoding")) {
 			/*
 			 * Only chunked, once, as from a client: libcurl decodes
@@ -935,11 +941,10 @@ upstream_header_cb(char *buf, size_t size, size_t nmemb, void *userdata)
 	size_t len = size * nmemb, n, name_len;
 	const char *why;
 
-	n = len;
-	if (n > 0 && buf[n - 1] == '\n')
-		n--;
-	if (n > 0 && buf[n - 1] == '\r')
-		n--;
+	/* RFC 9112 2.2: CRLF ends each line, as the client's must. */
+	if (len < 2 || buf[len - 2] != '\r' || buf[len - 1] != '\n')
+		return transfer_fail(t, 502, "upstream header line not ended by CRLF"), 0;
+	n = len - 2;
 
 	if (t->in_trailers && n == 0)
 		return len;     /* the end of the trailer section */
@@ -1470,6 +1475,9 @@ upstream_forward(struct upstream *u, struct http_server *h, const struct http_re
 	/* Whatever came after the response keeps its connection from the next request. */
 	if (rc == CURLE_OK && upstream_check_kept(u, t->resp_faulty) < 0)
 		res->keep_alive = false;
+	/* libcurl saw the end, the length we relayed says otherwise: a cut. */
+	if (rc == CURLE_OK && t->head_sent && t->resp_left > 0)
+		rc = CURLE_PARTIAL_FILE;
 	if (rc == CURLE_OK && t->head_sent) {
 		if ((t->chunked_out ? upstream_send_last_chunk(t) : upstream_flush_head(t)) < 0) {
 			res->why = "client went away";

@@ -298,8 +298,16 @@ conf() {
 	conf resp-bare-cr-in-header.vtc
 }
 
+@test "conformance resp-bare-lf: Backend head with lines ended by a bare LF: 502" {
+	conf resp-bare-lf.vtc
+}
+
 @test "conformance resp-cl-and-te: Backend response with Content-Length and Transfer-Encoding: 502" {
 	conf resp-cl-and-te.vtc
+}
+
+@test "conformance resp-cl-overflow: Backend Content-Length beyond 63 bits: 502" {
+	conf resp-cl-overflow.vtc
 }
 
 @test "conformance resp-connection-names-content-length: A backend's Connection list cannot remove its Content-Length" {
