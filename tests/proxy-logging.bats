@@ -52,7 +52,7 @@ stray_lines() {
 @test "logging: journal_escape turns CR, LF, every other control byte, DEL, backslash and high bytes into \\xHH" {
 	# No client reaches these bytes through the parser, so the escaper is
 	# tested itself: built from src/journal.c with a small driver.
-	command -v cc >/dev/null || skip "no C compiler"
+	command -v cc >/dev/null || fail "no C compiler (cc) to build the driver"
 	cc -std=c11 -D_GNU_SOURCE -I"$BATS_TEST_DIRNAME/../src" -o "$GF_TMP/escape" \
 		"$BATS_TEST_DIRNAME/unit/journal_escape.c" "$BATS_TEST_DIRNAME/../src/journal.c" \
 		$(pkg-config --cflags --libs libsystemd)
