@@ -245,8 +245,8 @@ tunnel_check_head(const struct tunnel_head *th, const char **ret_why)
 		len--;
 		if (len == 0 && !first)
 			return 0;
-		if (first ? http_check_status_line(p, len, &sl, ret_why) :
-		    http_check_response_field(p, len, &name_len, ret_why) < 0)
+		if ((first ? http_check_status_line(p, len, &sl, ret_why) :
+		    http_check_response_field(p, len, &name_len, ret_why)) < 0)
 			return -1;
 		first = false;
 		p = nl + 1;
