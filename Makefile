@@ -18,7 +18,7 @@ CFLAGS        ?= -O2 -g
 CPPFLAGS      += -D_GNU_SOURCE -DGFPROXY_VERSION='"$(VERSION)"' -I$(LLHTTP_INC)
 XCFLAGS        = -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
                  -Wno-unused-parameter $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS_PROXY   = $(shell pkg-config --libs libcurl libsystemd inih 2>/dev/null)
+LDLIBS_PROXY   = $(shell pkg-config --libs libcurl libsystemd inih nettle 2>/dev/null)
 LDLIBS_BACKEND = $(shell pkg-config --libs libsystemd nettle 2>/dev/null)
 
 COMMON_OBJ     = $(BUILD)/conn.o $(BUILD)/http.o $(BUILD)/journal.o $(BUILD)/sandbox.o $(BUILD)/llhttp.o \
@@ -203,7 +203,7 @@ ifneq ($(CURL),system)
 CURL_PC        = PKG_CONFIG_PATH=$(CURL_STATIC)/lib/pkgconfig pkg-config --static
 CPPFLAGS      += $(shell $(CURL_PC) --cflags libcurl 2>/dev/null)
 LDLIBS_PROXY   = $(shell $(CURL_PC) --libs libcurl 2>/dev/null) \
-                 $(shell pkg-config --libs libsystemd inih 2>/dev/null)
+                 $(shell pkg-config --libs libsystemd inih nettle 2>/dev/null)
 $(BUILD)/gfproxy: $(CURL_STATIC)/lib/libcurl.a
 $(PROXY_OBJ): | $(CURL_STATIC)/lib/libcurl.a
 # Asked every time: build-curl rebuilds when the installed libcurl4 (Debian's

@@ -20,6 +20,7 @@ struct conn {
 	size_t  off;                /* first unconsumed byte in buf */
 	size_t  len;                /* bytes in buf */
 	bool    answered;           /* written to since the last read */
+	bool    head_request;       /* answering a HEAD: replies carry no body */
 	char    buf[CONN_BUFSIZE];
 };
 

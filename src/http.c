@@ -7,6 +7,7 @@
  * request from meaning one thing here and another thing upstream, deadlines,
  * and streaming of the body in pieces no larger than the caller's buffer.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,6 +16,8 @@
 #include <time.h>
 
 #include "http.h"
+
+static bool http_is_tchar(unsigned char ch);
 
 static const struct {
 	int         status;
@@ -84,6 +87,39 @@ static const char *const http_hop_by_hop_fields[] = {
 	"Upgrade",
 };
 
+/*
+ * Fields the proxy relies on or sets itself: a Connection list naming them
+ * does not make them hop-by-hop (RFC 9110 7.6.1 lets a proxy keep what it
+ * must), so a client cannot make Host vanish, nor an upstream the length
+ * of its body.
+ */
+static const char *const http_connection_protected_fields[] = {
+	"Content-Length",
+	"Expect",
+	"Forwarded",
+	"Host",
+	"Via",
+	"X-Forwarded-For",
+	"X-Forwarded-Host",
+	"X-Forwarded-Proto",
+};
+
+/*
+ * Fields that tell a backend where a request came from. Backends that map
+ * names to variables (CGI, WSGI, PHP) read '-' and '_' alike, so each is
+ * matched in every such spelling.
+ */
+static const char *const http_forwarded_address_fields[] = {
+	"Forwarded",
+	"X-Client-IP",
+	"X-Forwarded-For",
+	"X-Forwarded-Host",
+	"X-Forwarded-Port",
+	"X-Forwarded-Proto",
+	"X-Forwarded-Server",
+	"X-Real-IP",
+};
+
 /* RFC 9110 6.5.1: fields that must not travel in a trailer section. */
 static const char *const http_trailer_forbidden_fields[] = {
 	"Authorization",
@@ -128,11 +164,46 @@ http_is_hop_by_hop(const char *name, size_t len)
 }
 
 bool
+http_connection_protected(const char *name, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(http_connection_protected_fields) /
+	    sizeof(http_connection_protected_fields[0]); i++)
+		if (http_name_eq(name, len, http_connection_protected_fields[i]))
+			return true;
+	return false;
+}
+
+/* Is this a forwarded-address field, in any spelling of '-' and '_'? */
+bool
+http_is_forwarded_address(const char *name, size_t len)
+{
+	const char *f;
+	size_t i, j;
+
+	for (i = 0; i < sizeof(http_forwarded_address_fields) /
+	    sizeof(http_forwarded_address_fields[0]); i++) {
+		f = http_forwarded_address_fields[i];
+		if (strlen(f) != len)
+			continue;
+		for (j = 0; j < len; j++)
+			if (!(tolower((unsigned char)name[j]) == tolower((unsigned char)f[j]) ||
+			    ((name[j] == '_' || name[j] == '-') && f[j] == '-')))
+				break;
+		if (j == len)
+			return true;
+	}
+	return false;
+}
+
+bool
 http_trailer_forbidden(const char *name, size_t len)
 {
 	size_t i;
 
-	if (http_is_hop_by_hop(name, len))
+	/* A trailer is not a header: where it came from is never said there. */
+	if (http_is_hop_by_hop(name, len) || http_is_forwarded_address(name, len))
 		return true;
 	for (i = 0; i < sizeof(http_trailer_forbidden_fields) /
 	    sizeof(http_trailer_forbidden_fields[0]); i++)
@@ -251,7 +322,86 @@ http_error(struct conn *c, int status, const char *why)
 	    "\r\n", status, http_reason(status), date, blen);
 	iov[0] = (struct iovec){ head, (size_t)hlen };
 	iov[1] = (struct iovec){ body, (size_t)blen };
-	return conn_writev(c, iov, 2);
+	/* RFC 9110 9.3.2: the answer to a HEAD has the length, never the body. */
+	return conn_writev(c, iov, c->head_request ? 1 : 2);
+}
+
+/*
+ * Response heads get the checks request heads get, wherever they come from:
+ * libcurl's header callback (upstream.c) or the tunnel's own reading
+ * (tunnel.c). Like the request reader, these return an error and never log.
+ */
+
+/* "HTTP/1.1 200 OK": HTTP/1.0 or 1.1, three digits, an optional reason. */
+int
+http_check_status_line(const char *line, size_t len, struct http_status_line *ret,
+    const char **ret_why)
+{
+	size_t i;
+
+	if (len < 12 || strncmp(line, "HTTP/1.", 7) != 0 || (line[7] != '0' && line[7] != '1') ||
+	    line[8] != ' ' || line[9] < '1' || line[9] > '5' || line[10] < '0' ||
+	    line[10] > '9' || line[11] < '0' || line[11] > '9' || (len > 12 && line[12] != ' ')) {
+		*ret_why = "invalid status line from upstream";
+		return -1;
+	}
+	/* A line end or NUL inside is a line that means two things (RFC 9112 2.2). */
+	if (memchr(line, '\r', len) != NULL || memchr(line, '\n', len) != NULL ||
+	    memchr(line, '\0', len) != NULL) {
+		*ret_why = "invalid status line from upstream";
+		return -1;
+	}
+	ret->status = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
+	ret->http10 = line[7] == '0';
+	ret->reason = len > 13 ? line + 13 : NULL;
+	ret->reason_len = len > 13 ? len - 13 : 0;
+	/* A reason with control bytes is not relayed; ours replaces it. */
+	for (i = 0; i < ret->reason_len; i++)
+		if ((unsigned char)ret->reason[i] < 0x20 || ret->reason[i] == 0x7f) {
+			ret->reason = NULL;
+			ret->reason_len = 0;
+			break;
+		}
+	return 0;
+}
+
+/*
+ * One field line of a response head, without its CRLF: a token, the colon
+ * right after it (RFC 9112 5.1: whitespace before it is refused, not
+ * removed), and a value without control bytes but HTAB. A line starting
+ * with whitespace is obsolete folding (RFC 9112 5.2).
+ */
+int
+http_check_response_field(const char *line, size_t len, size_t *ret_name_len,
+    const char **ret_why)
+{
+	size_t i, n;
+	unsigned char ch;
+
+	if (len > 0 && (line[0] == ' ' || line[0] == '\t')) {
+		*ret_why = "obsolete line folding from upstream";
+		return -1;
+	}
+	for (n = 0; n < len && line[n] != ':'; n++)
+		if (!http_is_tchar((unsigned char)line[n])) {
+			*ret_why = line[n] == ' ' || line[n] == '\t' ?
+			    "whitespace before the colon in an upstream header" :
+			    "malformed upstream header name";
+			return -1;
+		}
+	if (n == 0 || n == len) {
+		*ret_why = "malformed upstream header";
+		return -1;
+	}
+	for (i = n + 1; i < len; i++) {
+		ch = (unsigned char)line[i];
+		if ((ch < 0x20 && ch != '\t') || ch == 0x7f) {
+			*ret_why = "control character in upstream header";
+			return -1;
+		}
+	}
+	*ret_name_len = n;
+	return 0;
 }
 
 /*
@@ -311,6 +461,7 @@ on_message_begin(llhttp_t *p)
 	h->url_len = h->field_bytes = h->nhosts = h->ntes = 0;
 	h->crlf_left = 0;
 	h->in_trailers = false;
+	h->ext_open = h->ext_more = false;
 	return 0;
 }
 
@@ -352,6 +503,7 @@ on_method_complete(llhttp_t *p)
 
 	h->req->method_id = p->method;
 	h->req->method = llhttp_method_name((llhttp_method_t)p->method);
+	h->conn->head_request = p->method == HTTP_HEAD;
 	return 0;
 }
 
@@ -423,16 +575,55 @@ on_header_value(llhttp_t *p, const char *at, size_t len)
 	return http_arena_add(h, at, len);
 }
 
-/* RFC 9112 3.2: uri-host [ ":" port ]; no list, no userinfo, no path. */
+static bool
+http_is_hex(char ch)
+{
+	return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F');
+}
+
+/* RFC 3986 2.3 and 2.2: unreserved and sub-delims. */
+static bool
+http_is_unreserved_or_sub_delim(char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+	    (ch != '\0' && strchr("-._~!$&'()*+,;=", ch) != NULL);
+}
+
+/*
+ * RFC 9110 7.2 and RFC 3986 3.2.2: Host = uri-host [ ":" port ]. uri-host
+ * is an IP literal in brackets (hex digits, ':' and '.' inside), or a
+ * reg-name (an IPv4 address is one too) of unreserved characters,
+ * sub-delims and well-formed percent-escapes, never empty for http (RFC
+ * 9110 4.2.1). port is digits, at most five. No list, userinfo or path.
+ */
 static bool
 http_valid_host(const char *v, size_t len)
 {
-	size_t i;
+	size_t i = 0, port;
 
-	for (i = 0; i < len; i++)
-		if (!((v[i] >= 'a' && v[i] <= 'z') || (v[i] >= 'A' && v[i] <= 'Z') ||
-		    (v[i] >= '0' && v[i] <= '9') || strchr("-._~!$&'()*+;=:[]%", v[i]) != NULL) ||
-		    v[i] == '\0')
+	if (len > 0 && v[0] == '[') {
+		for (i = 1; i < len && v[i] != ']'; i++)
+			if (!http_is_hex(v[i]) && v[i] != ':' && v[i] != '.')
+				return false;
+		if (i == len || i == 1)
+			return false;
+		i++;
+	} else {
+		for (; i < len && v[i] != ':'; i++) {
+			if (v[i] == '%' && i + 2 < len && http_is_hex(v[i + 1]) && http_is_hex(v[i + 2]))
+				i += 2;
+			else if (!http_is_unreserved_or_sub_delim(v[i]))
+				return false;
+		}
+		if (i == 0)
+			return false;
+	}
+	if (i == len)
+		return true;
+	if (v[i++] != ':')
+		return false;
+	for (port = 0; i < len; i++, port++)
+		if (v[i] < '0' || v[i] > '9' || port == 5)
 			return false;
 	return true;
 }
@@ -514,6 +705,35 @@ on_header_value_complete(llhttp_t *p)
 	return 0;
 }
 
+/*
+ * RFC 3986 3.3 and RFC 9112 3.2: the path is segments of pchar (unreserved,
+ * well-formed percent-escapes, sub-delims, ':' and '@') between slashes.
+ * Anything else (a backslash, quotes, braces, a raw non-ASCII byte, a
+ * broken escape) means different things to different backends, so it is
+ * refused, not passed on; so is an escaped NUL, which cuts a path short
+ * wherever it is decoded. The query is the upstream's to interpret and
+ * passes byte for byte (the reader refused blanks and controls already).
+ * A fragment is never part of a request target.
+ */
+static int
+http_check_path(struct http_server *h, const char *p)
+{
+	for (; *p != '\0' && *p != '?'; p++) {
+		if (*p == '%') {
+			if (!http_is_hex(p[1]) || !http_is_hex(p[2]))
+				return http_fail(h, 400, "malformed percent-escape in the path");
+			if (p[1] == '0' && p[2] == '0')
+				return http_fail(h, 400, "escaped NUL in the path");
+			p += 2;
+		} else if (*p != '/' && *p != ':' && *p != '@' && !http_is_unreserved_or_sub_delim(*p))
+			return http_fail(h, 400, *p == '#' ? "fragment in the request target" :
+			    "character not allowed in a path");
+	}
+	if (strchr(p, '#') != NULL)
+		return http_fail(h, 400, "fragment in the request target");
+	return 0;
+}
+
 /* An absolute-form target must name the same authority as Host. */
 static int
 http_check_authority(struct http_server *h)
@@ -521,8 +741,10 @@ http_check_authority(struct http_server *h)
 	struct http_request *req = h->req;
 	const char *t = req->target, *auth, *end;
 
-	if (t[0] == '/' || strcmp(t, "*") == 0)
+	if (strcmp(t, "*") == 0)
 		return 0;
+	if (t[0] == '/')
+		return http_check_path(h, t);
 	if (strncasecmp(t, "http://", 7) == 0)
 		auth = t + 7;
 	else if (strncasecmp(t, "https://", 8) == 0)
@@ -530,9 +752,12 @@ http_check_authority(struct http_server *h)
 	else
 		return http_fail(h, 400, "request target is not in origin or absolute form");
 	end = auth + strcspn(auth, "/?#");
+	/* RFC 9110 4.2.4: userinfo in an http URI is an error. */
+	if (memchr(auth, '@', (size_t)(end - auth)) != NULL)
+		return http_fail(h, 400, "userinfo in the request target");
 	if (req->host == NULL || !http_name_eq(auth, (size_t)(end - auth), req->host))
 		return http_fail(h, 400, "absolute-form target differs from Host");
-	return 0;
+	return http_check_path(h, end);
 }
 
 static int
@@ -552,6 +777,13 @@ on_headers_complete(llhttp_t *p)
 
 	if (p->http_major != 1 || p->http_minor > 1)
 		return http_fail(h, 505, "only HTTP/1.0 and HTTP/1.1 are supported");
+	/*
+	 * RFC 9112 6.1: Transfer-Encoding in an HTTP/1.0 message is faulty
+	 * framing (1.0 has no chunked coding); an HTTP/1.0 hop behind the
+	 * client may have framed the body by its close instead.
+	 */
+	if (req->version == 10 && h->ntes > 0)
+		return http_fail(h, 400, "Transfer-Encoding in an HTTP/1.0 request");
 	if (p->method == HTTP_CONNECT)
 		return http_fail(h, 405, "CONNECT is not supported");
 	if (req->version == 11 && req->host == NULL)
@@ -613,6 +845,39 @@ on_chunk_header(llhttp_t *p)
 	return 0;
 }
 
+/*
+ * llhttp 8.1 loses the ';' that ends a token-valued chunk extension: it
+ * consumes it with the value, then expects another ';' or the CR, so
+ * "4;a=b;c=d" is refused at 'c' although RFC 9112 7.1.1 allows any number
+ * of extensions (a quoted value, or a name alone, is followed correctly).
+ * The value's span ends at its terminator: when that is a ';' after a
+ * token, the parser is paused as the value completes, and http_feed()
+ * gives it the ';' again before the rest. Nothing else changes: names and
+ * values are still llhttp's to check.
+ */
+static int
+on_chunk_extension_value(llhttp_t *p, const char *at, size_t len)
+{
+	struct http_server *h = server_of(p);
+
+	if (!h->ext_open) {
+		h->ext_open = true;
+		h->ext_quoted = len > 0 && at[0] == '"';
+	}
+	/* The last piece of the span stops at the byte that ended it. */
+	h->ext_more = !h->ext_quoted && at + len < h->feed_end && at[len] == ';';
+	return 0;
+}
+
+static int
+on_chunk_extension_value_complete(llhttp_t *p)
+{
+	struct http_server *h = server_of(p);
+
+	h->ext_open = false;
+	return h->ext_more ? HPE_PAUSED : 0;
+}
+
 static int
 on_message_complete(llhttp_t *p)
 {
@@ -641,6 +906,8 @@ http_server_init(struct http_server *h, struct conn *c, uint64_t max_body)
 	h->settings.on_headers_complete = on_headers_complete;
 	h->settings.on_body = on_body;
 	h->settings.on_chunk_header = on_chunk_header;
+	h->settings.on_chunk_extension_value = on_chunk_extension_value;
+	h->settings.on_chunk_extension_value_complete = on_chunk_extension_value_complete;
 	h->settings.on_message_complete = on_message_complete;
 	llhttp_init(&h->parser, HTTP_REQUEST, &h->settings);
 	h->parser.data = h;
@@ -721,6 +988,18 @@ http_feed(struct http_server *h, size_t len)
 	else if (err == HPE_PAUSED) {
 		used = (size_t)(llhttp_get_error_pos(&h->parser) - data);
 		llhttp_resume(&h->parser);
+		if (h->ext_more) {
+			/* The ';' llhttp took with a token value (on_chunk_extension_value). */
+			static const char semicolon[] = ";";
+
+			h->ext_more = false;
+			h->feed_end = semicolon + 1;
+			err = llhttp_execute(&h->parser, semicolon, 1);
+			if (err != HPE_OK) {
+				h->closing = true;
+				return http_parse_error(h, err, NULL);
+			}
+		}
 	} else if (err == HPE_PAUSED_UPGRADE) {
 		/*
 		 * After a request with Upgrade. If it was answered 101, the caller
@@ -771,6 +1050,7 @@ http_read_head(struct http_server *h, struct http_request *req)
 	req->target = "";
 	req->target_len = 0;
 	req->expect_continue = false;
+	h->conn->head_request = false;
 	h->req = req;
 	h->head_done = h->body_done = h->continue_sent = false;
 	h->head_bytes = 0;

@@ -80,6 +80,9 @@ struct http_server {
 	bool                 closing;       /* no further request will be read */
 	const char          *feed_end;      /* end of the bytes llhttp is parsing */
 	int                  crlf_left;     /* bytes of a chunk's CRLF still to check */
+	bool                 ext_open;      /* inside a chunk extension's value */
+	bool                 ext_quoted;    /* that value is a quoted string */
+	bool                 ext_more;      /* a token value ended by ';': give it back */
 	/* Where on_body copies during http_read_body(). */
 	char                *out;
 	size_t               out_len;
@@ -87,6 +90,14 @@ struct http_server {
 	/* Why the last call failed. */
 	int                  status;
 	const char          *why;
+};
+
+/* A response's status line, as http_check_status_line() found it. */
+struct http_status_line {
+	int                  status;        /* 100 to 599 */
+	bool                 http10;        /* HTTP/1.0, not HTTP/1.1 */
+	const char          *reason;        /* in the line, or NULL if not clean text */
+	size_t               reason_len;
 };
 
 void         http_server_init(struct http_server *h, struct conn *c, uint64_t max_body);
@@ -98,9 +109,16 @@ int          http_send_continue(struct http_server *h);
 void         http_answer_begun(struct http_server *h);
 int          http_error(struct conn *c, int status, const char *why);
 
+int          http_check_status_line(const char *line, size_t len,
+                 struct http_status_line *ret, const char **ret_why);
+int          http_check_response_field(const char *line, size_t len, size_t *ret_name_len,
+                 const char **ret_why);
+
 const char  *http_reason(int status);
 bool         http_is_hop_by_hop(const char *name, size_t len);
 bool         http_trailer_forbidden(const char *name, size_t len);
+bool         http_connection_protected(const char *name, size_t len);
+bool         http_is_forwarded_address(const char *name, size_t len);
 bool         http_list_has(const char *list, size_t list_len, const char *token,
                  size_t token_len);
 bool         http_name_eq(const char *a, size_t alen, const char *b);

@@ -14,7 +14,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <nettle/base64.h>
+#include <nettle/sha1.h>
+
 #include "tunnel.h"
+
+/* RFC 6455 1.3: appended to the client's key before hashing. */
+#define TUNNEL_WEBSOCKET_GUID   "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+#define TUNNEL_ACCEPT_LEN       BASE64_ENCODE_RAW_LENGTH(SHA1_DIGEST_SIZE)
 
 struct tunnel_head {
 	llhttp_t            parser;
@@ -213,6 +220,116 @@ tunnel_read_head(CURL *curl, curl_socket_t fd, struct tunnel_head *th, size_t si
 	return 0;
 }
 
+/*
+ * The head as read gets the checks every response head gets (the status
+ * line and each field line, http.c), whatever llhttp let through: obsolete
+ * folding, control bytes, whitespace before a colon.
+ */
+static int
+tunnel_check_head(const struct tunnel_head *th, const char **ret_why)
+{
+	struct http_status_line sl;
+	const char *p = th->raw, *end = th->raw + th->parsed, *nl;
+	size_t len, name_len;
+	bool first = true;
+
+	while (p < end) {
+		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			break;
+		/* RFC 9112 2.2: CRLF ends each line, as the client's must. */
+		len = (size_t)(nl - p);
+		if (len == 0 || p[len - 1] != '\r') {
+			*ret_why = "upstream header line not ended by CRLF";
+			return -1;
+		}
+		len--;
+		if (len == 0 && !first)
+			return 0;
+		if ((first ? http_check_status_line(p, len, &sl, ret_why) :
+		    http_check_response_field(p, len, &name_len, ret_why)) < 0)
+			return -1;
+		first = false;
+		p = nl + 1;
+	}
+	*ret_why = "invalid response to the upgrade request";
+	return -1;
+}
+
+/* The one field of that name, its value trimmed; NULL when none or several. */
+static const char *
+tunnel_field(const struct tunnel_head *th, const char *name, size_t *ret_len)
+{
+	const char *v = NULL;
+	size_t i, len = 0;
+
+	for (i = 0; i < th->nfields; i++) {
+		if (!http_name_eq(th->name[i], th->name_len[i], name))
+			continue;
+		if (v != NULL)
+			return NULL;
+		v = th->value[i];
+		len = th->value_len[i];
+		while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\t'))
+			len--;
+	}
+	*ret_len = len;
+	return v;
+}
+
+/*
+ * A 101 opens the tunnel only when it is the WebSocket handshake we asked
+ * for (RFC 6455 4.1): Upgrade: websocket, Connection: upgrade, and the
+ * Sec-WebSocket-Accept that answers the client's key. Anything else (h2c,
+ * an upstream that did not read the request) is a 502, and the client's
+ * bytes never reach the upstream raw.
+ */
+static int
+tunnel_check_101(const struct tunnel_head *th, const struct http_request *req,
+    const char **ret_why)
+{
+	struct sha1_ctx sha;
+	uint8_t digest[SHA1_DIGEST_SIZE];
+	char expected[TUNNEL_ACCEPT_LEN];
+	const char *key = NULL, *v;
+	size_t i, len;
+
+	v = tunnel_field(th, "Upgrade", &len);
+	if (v == NULL || !http_name_eq(v, len, "websocket")) {
+		*ret_why = "101 from upstream without Upgrade: websocket";
+		return -1;
+	}
+	v = tunnel_field(th, "Connection", &len);
+	if (v == NULL || !http_list_has(v, len, "upgrade", 7)) {
+		*ret_why = "101 from upstream without Connection: upgrade";
+		return -1;
+	}
+	for (i = 0; i < req->nheaders; i++)
+		if (http_name_eq(req->headers[i].name, req->headers[i].name_len,
+		    "Sec-WebSocket-Key")) {
+			if (key != NULL) {
+				key = NULL;
+				break;
+			}
+			key = req->headers[i].value;
+		}
+	v = tunnel_field(th, "Sec-WebSocket-Accept", &len);
+	if (key == NULL || v == NULL || len != sizeof(expected)) {
+		*ret_why = "101 from upstream without the Sec-WebSocket-Accept for the key";
+		return -1;
+	}
+	sha1_init(&sha);
+	sha1_update(&sha, strlen(key), (const uint8_t *)key);
+	sha1_update(&sha, sizeof(TUNNEL_WEBSOCKET_GUID) - 1,
+	    (const uint8_t *)TUNNEL_WEBSOCKET_GUID);
+	sha1_digest(&sha, sizeof(digest), digest);
+	base64_encode_raw(expected, sizeof(digest), digest);
+	if (memcmp(v, expected, sizeof(expected)) != 0) {
+		*ret_why = "101 from upstream with a Sec-WebSocket-Accept that does not match the key";
+		return -1;
+	}
+	return 0;
+}
+
 /* The head for the client: the upstream's fields less hop-by-hop ones. */
 static int
 tunnel_client_head(const struct tunnel_head *th, int status, bool upgraded, char *out,
@@ -385,6 +502,18 @@ tunnel_forward(struct upstream *u, struct http_server *h, const struct http_requ
 		goto fail;
 	}
 
+	if (tunnel_check_head(th, &res->why) < 0)
+		goto fail;
+	if (th->parser.status_code == 101 && tunnel_check_101(th, req, &res->why) < 0)
+		goto fail;
+	/*
+	 * An interim answer (a 103) before the 101 or the refusal: the tunnel
+	 * reads one head only, and a 1xx cannot end the exchange.
+	 */
+	if (th->parser.status_code < 200 && th->parser.status_code != 101) {
+		res->why = "interim response to the upgrade request";
+		goto fail;
+	}
 	res->status = th->parser.status_code;
 	if (res->status != 101) {
 		/* Refused: relay the answer's head only, and end the connection. */

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "upstream.h"
 
@@ -62,6 +63,7 @@ struct transfer {
 	int64_t     resp_left;      /* body bytes the final head announced, or -1 */
 	bool        resp_closes;    /* the upstream closes after this response */
 	bool        resp_http10;    /* its status line said HTTP/1.0 */
+	bool        resp_faulty;    /* its framing or what followed ends the connection */
 	bool        expect_refused; /* a 417 to our Expect, its head held */
 
 	/* Buffers, not cleared between requests. */
@@ -85,8 +87,44 @@ transfer_fail(struct transfer *t, int status, const char *why)
 }
 
 /*
+ * Every upstream socket libcurl opens is made and closed here, so that the
+ * connections it keeps between requests can be looked at (see
+ * upstream_check_kept()). One more than we can track is refused: libcurl
+ * then fails that connect, which is a 502, not an unchecked connection;
+ * upstream_check_kept() closes them all before the table can fill up.
+ */
+static curl_socket_t
+upstream_open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+	struct upstream *u = clientp;
+	curl_socket_t fd;
+
+	if (purpose != CURLSOCKTYPE_IPCXN || u->nsocks == UPSTREAM_MAX_SOCKETS)
+		return CURL_SOCKET_BAD;
+	fd = socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+	if (fd != CURL_SOCKET_BAD)
+		u->socks[u->nsocks++] = fd;
+	return fd;
+}
+
+static int
+upstream_close_socket(void *clientp, curl_socket_t fd)
+{
+	struct upstream *u = clientp;
+	size_t i;
+
+	for (i = 0; i < u->nsocks; i++)
+		if (u->socks[i] == fd) {
+			u->socks[i] = u->socks[--u->nsocks];
+			break;
+		}
+	return close(fd);
+}
+
+/*
  * A new easy handle with what every use of it shares, forwarding or tunnel:
- * the connection cache, no proxy, the protocols, the error buffer.
+ * the connection cache, no proxy, the protocols, the error buffer, our
+ * sockets.
  */
 static int
 upstream_fresh_handle(struct upstream *u)
@@ -97,6 +135,10 @@ upstream_fresh_handle(struct upstream *u)
 		return -1;
 	u->stale = false;
 	curl_easy_setopt(u->curl, CURLOPT_SHARE, u->share);
+	curl_easy_setopt(u->curl, CURLOPT_OPENSOCKETFUNCTION, upstream_open_socket);
+	curl_easy_setopt(u->curl, CURLOPT_OPENSOCKETDATA, u);
+	curl_easy_setopt(u->curl, CURLOPT_CLOSESOCKETFUNCTION, upstream_close_socket);
+	curl_easy_setopt(u->curl, CURLOPT_CLOSESOCKETDATA, u);
 	/* Upstreams come from the configuration only, never from http_proxy and co. */
 	curl_easy_setopt(u->curl, CURLOPT_PROXY, "");
 	curl_easy_setopt(u->curl, CURLOPT_PROTOCOLS_STR, u->protocols);
@@ -105,12 +147,14 @@ upstream_fresh_handle(struct upstream *u)
 	return 0;
 }
 
+static int    upstream_check_kept(struct upstream *, bool);
 static size_t upstream_header_cb(char *, size_t, size_t, void *);
 static size_t upstream_write_cb(char *, size_t, size_t, void *);
 static size_t upstream_read_cb(char *, size_t, size_t, void *);
 static int    upstream_seek_cb(void *, curl_off_t, int);
 static int    upstream_progress_cb(void *, curl_off_t, curl_off_t, curl_off_t, curl_off_t);
 static int    upstream_prereq_cb(void *, char *, char *, int, int);
+static int    upstream_debug_cb(CURL *, curl_infotype, char *, size_t, void *);
 
 /*
  * The easy handle for the next forwarded request. The options all requests
@@ -153,6 +197,9 @@ upstream_handle(struct upstream *u, bool chunked_upload)
 		curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
 		curl_easy_setopt(curl, CURLOPT_PREREQFUNCTION, upstream_prereq_cb);
 		curl_easy_setopt(curl, CURLOPT_PREREQDATA, u->t);
+		curl_easy_setopt(curl, CURLOPT_DEBUGFUNCTION, upstream_debug_cb);
+		curl_easy_setopt(curl, CURLOPT_DEBUGDATA, u->t);
+		curl_easy_setopt(curl, CURLOPT_VERBOSE, 1L);
 	}
 	u->stale = chunked_upload;
 	return u->curl;
@@ -165,11 +212,70 @@ upstream_handle(struct upstream *u, bool chunked_upload)
 CURL *
 upstream_tunnel_handle(struct upstream *u)
 {
-	if (upstream_fresh_handle(u) < 0)
+	/* libcurl may pick a kept connection for it: the same check first. */
+	if (upstream_check_kept(u, false) < 0 || upstream_fresh_handle(u) < 0)
 		return NULL;
 	u->stale = true;
 	curl_easy_setopt(u->curl, CURLOPT_CONNECT_ONLY, 1L);
 	return u->curl;
+}
+
+/*
+ * The connection cache lives in a share handle, so an easy handle can be
+ * replaced without losing the upstream connection.
+ */
+static int
+upstream_new_share(struct upstream *u)
+{
+	if ((u->share = curl_share_init()) == NULL ||
+	    curl_share_setopt(u->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) != CURLSHE_OK)
+		return -1;
+	return 0;
+}
+
+/*
+ * Close every upstream connection libcurl keeps. libcurl has no call for
+ * one connection; the share that holds the cache closes them all when it
+ * goes, and the easy handle must let go of it first.
+ */
+static int
+upstream_drop_connections(struct upstream *u)
+{
+	if (u->curl != NULL)
+		curl_easy_cleanup(u->curl);
+	u->curl = NULL;
+	u->stale = true;
+	if (u->share != NULL)
+		curl_share_cleanup(u->share);
+	u->share = NULL;
+	/* Closed by libcurl, through upstream_close_socket() or not. */
+	u->nsocks = 0;
+	return upstream_new_share(u);
+}
+
+/*
+ * No kept connection may carry the next request once something arrived on
+ * it after its response was complete: those bytes (a second response, say)
+ * would be read as the answer to that request (response queue poisoning;
+ * libcurl 7.88 reuses such a connection, 8.0 does not). An end of file is
+ * no better: the request would fail, and be resent. Between transfers
+ * every tracked socket is idle in the cache, so a readable one is one of
+ * these. Checked after each transfer, and again before the next one picks
+ * a connection, as the bytes may come in between.
+ */
+static int
+upstream_check_kept(struct upstream *u, bool drop)
+{
+	char byte;
+	size_t i;
+
+	/* A full table would refuse the next connect: start over instead. */
+	if (u->nsocks + UPSTREAM_SOCKETS_SPARE > UPSTREAM_MAX_SOCKETS)
+		drop = true;
+	for (i = 0; !drop && i < u->nsocks; i++)
+		drop = recv(u->socks[i], &byte, 1, MSG_PEEK | MSG_DONTWAIT) >= 0 ||
+		    (errno != EAGAIN && errno != EWOULDBLOCK);
+	return drop ? upstream_drop_connections(u) : 0;
 }
 
 int
@@ -184,12 +290,7 @@ upstream_init(struct upstream *u, const struct config *cfg)
 		return -1;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return -1;
-	/*
-	 * The connection cache lives in a share handle, so an easy handle can
-	 * be replaced without losing the upstream connection.
-	 */
-	if ((u->share = curl_share_init()) == NULL ||
-	    curl_share_setopt(u->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) != CURLSHE_OK)
+	if (upstream_new_share(u) < 0)
 		return -1;
 	if ((u->multi = curl_multi_init()) == NULL || (u->origin = curl_url()) == NULL)
 		return -1;
@@ -273,7 +374,7 @@ upstream_rule_replaces(const struct header_rule *rules, size_t n, const char *na
  */
 static bool
 upstream_skip_request_field(const struct route *r, const struct http_request *req,
-    const struct http_header *hd)
+    const struct http_header *hd, bool trusted)
 {
 	size_t i;
 
@@ -282,7 +383,20 @@ upstream_skip_request_field(const struct route *r, const struct http_request *re
 	    (!r->preserve_host && http_name_eq(hd->name, hd->name_len, "Host")) ||
 	    upstream_rule_replaces(r->request_rules, r->nrequest_rules, hd->name, hd->name_len))
 		return true;
-	/* Fields the client named in Connection are hop-by-hop too. */
+	/*
+	 * Where the request came from is ours to say, in every spelling a
+	 * backend may read, unless a trusted proxy said it (the canonical
+	 * names are collected in upstream_request_fields()).
+	 */
+	if (!trusted && http_is_forwarded_address(hd->name, hd->name_len) &&
+	    !http_name_eq(hd->name, hd->name_len, "X-Forwarded-For") &&
+	    !http_name_eq(hd->name, hd->name_len, "X-Forwarded-Host") &&
+	    !http_name_eq(hd->name, hd->name_len, "X-Forwarded-Proto") &&
+	    !http_name_eq(hd->name, hd->name_len, "Forwarded"))
+		return true;
+	/* Fields the client named in Connection are hop-by-hop too, but not ours. */
+	if (http_connection_protected(hd->name, hd->name_len))
+		return false;
 	for (i = 0; i < req->nheaders; i++)
 		if (http_name_eq(req->headers[i].name, req->headers[i].name_len, "Connection") &&
 		    http_list_has(req->headers[i].value, req->headers[i].value_len,
@@ -429,7 +543,7 @@ upstream_request_fields(const struct config *cfg, const struct route *r,
 		if (http_name_eq(hd->name, hd->name_len, "TE") &&
 		    http_list_has(hd->value, hd->value_len, "trailers", 8))
 			trailers = true;
-		if (upstream_skip_request_field(r, req, hd))
+		if (upstream_skip_request_field(r, req, hd, trusted))
 			continue;
 		if (http_name_eq(hd->name, hd->name_len, "X-Forwarded-For")) {
 			if (trusted && upstream_collect(fw->xff, sizeof(fw->xff), hd->value) < 0)
@@ -606,6 +720,12 @@ upstream_skip_response_field(struct transfer *t, const char *line)
 	if (http_is_hop_by_hop(line, nlen) ||
 	    upstream_rule_replaces(t->route->response_rules, t->route->nresponse_rules, line, nlen))
 		return true;
+	/* RFC 9110 8.6: a 1xx or 204 has no Content-Length. */
+	if ((t->status < 200 || t->status == 204) && http_name_eq(line, nlen, "Content-Length"))
+		return true;
+	/* The upstream's Connection list cannot take away the body's length. */
+	if (http_connection_protected(line, nlen))
+		return false;
 	for (i = 0; i < t->nfields; i++) {
 		v = t->head + t->field_off[i];
 		if (upstream_field_is(v, "Connection")) {
@@ -658,9 +778,24 @@ upstream_send_head(struct transfer *t)
 			if (has_length || strspn(v, "0123456789") == 0 ||
 			    v[strspn(v, "0123456789") + strspn(v + strspn(v, "0123456789"), " \t")] != '\0')
 				return transfer_fail(t, 502, "invalid Content-Length from upstream");
-			has_length = true;
+			/* Beyond 63 bits libcurl ignores it and reads to the close. */
+			errno = 0;
 			length = strtoll(v, NULL, 10);
+			if (errno == ERANGE)
+				return transfer_fail(t, 502, "invalid Content-Length from upstream");
+			has_length = true;
 		} else if (upstream_field_is(line, "Transfer-Encoding")) {
+			/*
+			 * Only chunked, once, as from a client: libcurl decodes
+			 * nothing else, and a coding after chunked would make the
+			 * body end at the close (RFC 9112 6.3), so the client
+			 * would get bytes framed other than they were sent.
+			 */
+			v = line + sizeof("Transfer-Encoding");
+			v += strspn(v, " \t");
+			if (has_te || strncasecmp(v, "chunked", 7) != 0 ||
+			    v[7 + strspn(v + 7, " \t")] != '\0')
+				return transfer_fail(t, 502, "Transfer-Encoding other than chunked from upstream");
 			has_te = true;
 		} else if (upstream_field_is(line, "Connection")) {
 			v = line + sizeof("Connection");
@@ -674,7 +809,13 @@ upstream_send_head(struct transfer *t)
 	if (!interim) {
 		t->no_body = http_body_forbidden(req->method, t->status);
 		t->resp_left = t->no_body ? 0 : has_length ? length : -1;
-		t->resp_closes = closes || (t->resp_http10 && !keeps);
+		/*
+		 * RFC 9112 6.1: Transfer-Encoding in an HTTP/1.0 message is
+		 * faulty framing; the connection closes after it, whatever it
+		 * says about keep-alive.
+		 */
+		t->resp_faulty = t->resp_http10 && has_te;
+		t->resp_closes = closes || (t->resp_http10 && !keeps) || t->resp_faulty;
 		/* A body we did not read keeps us from reading the next request. */
 		if (!t->h->body_done || t->h->closing)
 			t->res->keep_alive = false;
@@ -770,21 +911,16 @@ upstream_flush_head(struct transfer *t)
 static int
 upstream_status_line(struct transfer *t, const char *line, size_t len)
 {
-	const char *p;
-	size_t i;
+	struct http_status_line sl;
+	const char *why, *p;
 
-	if (len < 12 || strncmp(line, "HTTP/1.", 7) != 0 || line[8] != ' ' ||
-	    line[9] < '1' || line[9] > '5' || line[10] < '0' || line[10] > '9' ||
-	    line[11] < '0' || line[11] > '9' || (len > 12 && line[12] != ' '))
-		return transfer_fail(t, 502, "invalid status line from upstream");
-	t->status = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
-	t->resp_http10 = line[7] == '0';
-	p = len > 13 ? line + 13 : "";
-	len = len > 13 ? len - 13 : 0;
-	for (i = 0; i < len; i++)
-		if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
-			break;
-	if (i == 0 || i != len || len >= sizeof(t->reason)) {
+	if (http_check_status_line(line, len, &sl, &why) < 0)
+		return transfer_fail(t, 502, why);
+	t->status = sl.status;
+	t->resp_http10 = sl.http10;
+	p = sl.reason;
+	len = sl.reason_len;
+	if (p == NULL || len == 0 || len >= sizeof(t->reason)) {
 		p = http_reason(t->status);
 		len = strnlen(p, sizeof(t->reason) - 1);
 	}
@@ -802,13 +938,13 @@ static size_t
 upstream_header_cb(char *buf, size_t size, size_t nmemb, void *userdata)
 {
 	struct transfer *t = userdata;
-	size_t len = size * nmemb, n, i;
+	size_t len = size * nmemb, n, name_len;
+	const char *why;
 
-	n = len;
-	if (n > 0 && buf[n - 1] == '\n')
-		n--;
-	if (n > 0 && buf[n - 1] == '\r')
-		n--;
+	/* RFC 9112 2.2: CRLF ends each line, as the client's must. */
+	if (len < 2 || buf[len - 2] != '\r' || buf[len - 1] != '\n')
+		return transfer_fail(t, 502, "upstream header line not ended by CRLF"), 0;
+	n = len - 2;
 
 	if (t->in_trailers && n == 0)
 		return len;     /* the end of the trailer section */
@@ -840,13 +976,8 @@ upstream_header_cb(char *buf, size_t size, size_t nmemb, void *userdata)
 	}
 
 	/* A field line: no folding, no control bytes, a token for a name. */
-	if (buf[0] == ' ' || buf[0] == '\t')
-		return transfer_fail(t, 502, "obsolete line folding from upstream"), 0;
-	for (i = 0; i < n; i++)
-		if (((unsigned char)buf[i] < 0x20 && buf[i] != '\t') || buf[i] == 0x7f)
-			return transfer_fail(t, 502, "control character in upstream header"), 0;
-	if (memchr(buf, ':', n) == NULL || buf[0] == ':' || memchr(buf, ' ', strcspn(buf, ":")) != NULL)
-		return transfer_fail(t, 502, "malformed upstream header"), 0;
+	if (http_check_response_field(buf, n, &name_len, &why) < 0)
+		return transfer_fail(t, 502, why), 0;
 	if (t->nfields == UPSTREAM_MAX_RESPONSE_FIELDS ||
 	    n + 1 > sizeof(t->head) - t->head_len)
 		return transfer_fail(t, 502, "upstream response head too large"), 0;
@@ -1070,6 +1201,31 @@ upstream_prereq_cb(void *userdata, char *conn_primary_ip, char *conn_local_ip,
 	return CURL_PREREQFUNC_OK;
 }
 
+/*
+ * Bytes libcurl read after the end of a response, in the same read as its
+ * last ones, never show on the socket: libcurl 7.88 drops them, says so
+ * only in its verbose text, and keeps the connection for the next request
+ * (after the last chunk; after a Content-Length body it closes). Its text
+ * is the only sign, so the handle is verbose, and every other message is
+ * ignored here. The connection is then closed after the transfer.
+ */
+static int
+upstream_debug_cb(CURL *curl, curl_infotype type, char *text, size_t len, void *userdata)
+{
+	static const char *const excess[] = { "Leftovers after chunking", "Excess found" };
+	struct transfer *t = userdata;
+	size_t i, n;
+
+	if (type != CURLINFO_TEXT)
+		return 0;
+	for (i = 0; i < sizeof(excess) / sizeof(excess[0]); i++) {
+		n = strlen(excess[i]);
+		if (len >= n && memcmp(text, excess[i], n) == 0)
+			t->resp_faulty = true;
+	}
+	return 0;
+}
+
 static bool
 upstream_idempotent(const struct http_request *req)
 {
@@ -1278,7 +1434,8 @@ upstream_forward(struct upstream *u, struct http_server *h, const struct http_re
 	res->keep_alive = req->keep_alive;
 	memset(t, 0, offsetof(struct transfer, field_off));
 	fields = upstream_request_fields(u->cfg, r, req, h->conn->peer_addr, &t->want_trailers);
-	curl = fields != NULL ? upstream_handle(u, req->chunked) : NULL;
+	curl = fields != NULL && upstream_check_kept(u, false) == 0 ?
+	    upstream_handle(u, req->chunked) : NULL;
 	if (curl == NULL) {
 		res->status = 500;
 		res->why = fields == NULL ? "request fields for the upstream too large" :
@@ -1315,6 +1472,12 @@ upstream_forward(struct upstream *u, struct http_server *h, const struct http_re
 			break;
 	}
 
+	/* Whatever came after the response keeps its connection from the next request. */
+	if (rc == CURLE_OK && upstream_check_kept(u, t->resp_faulty) < 0)
+		res->keep_alive = false;
+	/* libcurl saw the end, the length we relayed says otherwise: a cut. */
+	if (rc == CURLE_OK && t->head_sent && t->resp_left > 0)
+		rc = CURLE_PARTIAL_FILE;
 	if (rc == CURLE_OK && t->head_sent) {
 		if ((t->chunked_out ? upstream_send_last_chunk(t) : upstream_flush_head(t)) < 0) {
 			res->why = "client went away";

@@ -18,6 +18,8 @@
 #define UPSTREAM_EXPECT_WAIT_MS      1000         /* wait for 100 Continue, then send */
 #define UPSTREAM_LIVENESS_INTERVAL_MS 200         /* how often a waiting client is checked */
 #define UPSTREAM_POLL_MS             1000         /* longest wait without calling libcurl */
+#define UPSTREAM_MAX_SOCKETS         32           /* upstream sockets tracked at once */
+#define UPSTREAM_SOCKETS_SPARE       4            /* room one request's connect needs */
 /*
  * The request fields for the upstream: the client's, ours (X-Forwarded-For,
  * -Host, -Proto, Forwarded, Via, TE, Accept, Expect) and the route's rules.
@@ -39,6 +41,8 @@ struct upstream {
 	bool                 stale; /* replace curl before the next request */
 	bool                 ready; /* upstream_init() succeeded */
 	struct transfer     *t;     /* the state of the request in flight */
+	curl_socket_t        socks[UPSTREAM_MAX_SOCKETS];  /* libcurl's, open now */
+	size_t               nsocks;
 	const struct config *cfg;
 	const char          *protocols;  /* "http,https", or "http" without TLS */
 	char                 errbuf[CURL_ERROR_SIZE];

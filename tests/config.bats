@@ -179,7 +179,7 @@ load config_helpers
 	run gf_curl -i "$PURL/a/echo"
 	assert_line --regexp '^HTTP/1.1 503 '
 	assert_line --partial 'configuration error'
-	wait_log PROXY '^<[0-7]>GET /a/echo 503'
+	wait_log PROXY '^<3>GET /a/echo 503'
 	run lines PROXY
 	assert_line --regexp "^<2>$GF_TMP/broken.conf:4: timeout = forever: "
 	assert_line "<2>$GF_TMP/broken.conf:5: route b has no prefix"

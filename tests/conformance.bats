@@ -29,6 +29,19 @@ conf() {
 	}
 }
 
+@test "conformance: every case has its row, with an RFC section, in conformance/README.md" {
+	local f name missing=()
+	for f in "$BATS_TEST_DIRNAME"/conformance/cases/*.vtc "$BATS_TEST_DIRNAME"/conformance/cases/*.py; do
+		name=$(basename "$f")
+		grep -Eq "^\| \`${name%.*}\` \| RFC [0-9]{4}" "$BATS_TEST_DIRNAME/conformance/README.md" ||
+			missing+=("$name")
+	done
+	[ ${#missing[@]} -eq 0 ] || {
+		echo "no row in tests/conformance/README.md: ${missing[*]}" >&3
+		return 1
+	}
+}
+
 @test "conformance absolute-form-other-host: Absolute-form target with an authority other than Host: 400" {
 	conf absolute-form-other-host.vtc
 }
@@ -75,6 +88,10 @@ conf() {
 
 @test "conformance chunk-ext-nul: Chunk extension with a NUL: 400, backend request aborted" {
 	conf chunk-ext-nul.vtc
+}
+
+@test "conformance chunk-ext-several: Several chunk extensions on one chunk line are accepted" {
+	conf chunk-ext-several.vtc
 }
 
 @test "conformance chunk-lf-only: Chunk lines ended by bare LF: 400, backend request aborted" {
@@ -161,6 +178,10 @@ conf() {
 	conf connect.vtc
 }
 
+@test "conformance connection-names-host: Connection naming Host or a forwarding field does not remove it" {
+	conf connection-names-host.vtc
+}
+
 @test "conformance ctl-in-header-value: Control byte 0x01 in a header value: 400" {
 	conf ctl-in-header-value.vtc
 }
@@ -193,8 +214,16 @@ conf() {
 	conf formfeed-in-path.vtc
 }
 
+@test "conformance forwarded-spellings: Forwarded-address fields in any spelling are removed from an untrusted client" {
+	conf forwarded-spellings.vtc
+}
+
 @test "conformance head-content-length: HEAD: the backend's Content-Length is relayed, and no body follows" {
 	conf head-content-length.vtc
+}
+
+@test "conformance head-error-no-body: HEAD: gfproxy's own error answers carry no body either" {
+	conf head-error-no-body.vtc
 }
 
 @test "conformance header-fields-over-16k: Header fields over 16 KiB in total: 431" {
@@ -269,8 +298,24 @@ conf() {
 	conf resp-bare-cr-in-header.vtc
 }
 
+@test "conformance resp-bare-lf: Backend head with lines ended by a bare LF: 502" {
+	conf resp-bare-lf.vtc
+}
+
 @test "conformance resp-cl-and-te: Backend response with Content-Length and Transfer-Encoding: 502" {
 	conf resp-cl-and-te.vtc
+}
+
+@test "conformance resp-cl-overflow: Backend Content-Length beyond 63 bits: 502" {
+	conf resp-cl-overflow.vtc
+}
+
+@test "conformance resp-connection-names-content-length: A backend's Connection list cannot remove its Content-Length" {
+	conf resp-connection-names-content-length.vtc
+}
+
+@test "conformance resp-content-length-1xx-204: Content-Length on a 1xx or 204 from the backend is not relayed" {
+	conf resp-content-length-1xx-204.vtc
 }
 
 @test "conformance resp-ctl-in-header: Backend header value with a control byte (0x01): 502" {
@@ -319,6 +364,10 @@ conf() {
 
 @test "conformance resp-status-version: Backend status line with version HTTP/2.0 over HTTP/1.1: 502" {
 	conf resp-status-version.vtc
+}
+
+@test "conformance resp-tab-before-colon: Backend header with a tab before the colon: 502" {
+	conf resp-tab-before-colon.vtc
 }
 
 @test "conformance resp-two-cl: Backend response with two different Content-Length fields: 502" {
@@ -377,6 +426,10 @@ conf() {
 	conf te-gzip-chunked.vtc
 }
 
+@test "conformance te-http10: HTTP/1.0 request with Transfer-Encoding: 400" {
+	conf te-http10.vtc
+}
+
 @test "conformance te-mixed-case-valid: Transfer-encoding: cHuNkEd is chunked: one request, de-chunked, nothing smuggled" {
 	conf te-mixed-case-valid.vtc
 }
@@ -425,12 +478,48 @@ conf() {
 	conf version-garbage.vtc
 }
 
+@test "conformance head-no-length: HEAD: no body follows when the backend's answer has no Content-Length." {
+	conf head-no-length.py
+}
+
+@test "conformance resp-excess-after-last-chunk: Bytes after a chunked response's last chunk never answer the next request." {
+	conf resp-excess-after-last-chunk.py
+}
+
+@test "conformance resp-excess-after-length: Bytes after a Content-Length response never answer the next request." {
+	conf resp-excess-after-length.py
+}
+
+@test "conformance resp-http10-te-closes: An HTTP/1.0 response with Transfer-Encoding closes the upstream connection." {
+	conf resp-http10-te-closes.py
+}
+
+@test "conformance resp-te-not-chunked: Backend Transfer-Encoding other than exactly chunked: 502." {
+	conf resp-te-not-chunked.py
+}
+
+@test "conformance target-host-grammar: Request targets and Host outside RFC 3986 / RFC 9110 7.2 grammar: 400." {
+	conf target-host-grammar.py
+}
+
+@test "conformance trailer-forwarded-for: Forwarded-address fields in a request's trailer section never reach the backend." {
+	conf trailer-forwarded-for.py
+}
+
 @test "conformance trailers-request: The trailers of a chunked upload are forwarded to the backend." {
 	conf trailers-request.py
 }
 
 @test "conformance trailers-response: With TE: trailers from the client, the backend's response trailers are relayed." {
 	conf trailers-response.py
+}
+
+@test "conformance upgrade-101-head-checked: The 101 (and any answer) to an upgrade request gets every response-head check: 502." {
+	conf upgrade-101-head-checked.py
+}
+
+@test "conformance upgrade-101-unchecked: A 101 that is not the WebSocket handshake asked for opens no tunnel: 502." {
+	conf upgrade-101-unchecked.py
 }
 
 @test "conformance upgrade-websocket: WebSocket upgrade: after the backend's 101, bytes flow both ways until" {

@@ -99,6 +99,23 @@ X-Forwarded-Proto: http"
 	refute_line --regexp '^(Connection|X-Private|Keep-Alive|Proxy-Connection|TE|Trailer|Upgrade|Proxy-Authorization|Proxy-Authenticate):'
 }
 
+@test "headers: each hop-by-hop request field is removed when Connection does not name it" {
+	start_pair
+	# No Connection field at all, and one that names none of them: the
+	# fields are hop-by-hop by themselves (RFC 9110 7.6.1), not because a
+	# Connection list happens to name them.
+	local f
+	for f in 'Keep-Alive: timeout=5' 'Proxy-Connection: keep-alive' 'TE: gzip' 'Trailer: X-T' \
+	    'Upgrade: h2c' 'Proxy-Authorization: Basic dTpw' 'Proxy-Authenticate: Basic'; do
+		run echo_headers 'GET /proxy/echo HTTP/1.1' 'Host: h' "$f" 'X-Kept: yes'
+		assert_line "X-Kept: yes"
+		refute_line --regexp "^${f%%:*}:"
+		run echo_headers 'GET /proxy/echo HTTP/1.1' 'Host: h' 'Connection: X-Other' "$f" 'X-Kept: yes'
+		assert_line "X-Kept: yes"
+		refute_line --regexp "^${f%%:*}:"
+	done
+}
+
 @test "headers: the client's TE codings are not passed on" {
 	start_pair
 	# gfproxy may ask for trailers on its own hop ("TE: trailers"), but the
@@ -172,4 +189,30 @@ Content-Length: 6
 Set-Cookie: c=3
 
 hello"
+}
+
+# hop_by_hop_response [CONNECTION-LINE] - a canned head with every hop-by-hop
+# field but Connection (and CONNECTION-LINE, if given), through the proxy.
+hop_by_hop_response() {
+	{
+		echo 'HTTP/1.1 200 OK'
+		[ $# -eq 0 ] || echo "$1"
+		printf '%s\n' 'Keep-Alive: timeout=5' 'Proxy-Connection: keep-alive' 'Trailer: X-T' \
+			'Upgrade: h2c' 'Proxy-Authenticate: Basic' 'Proxy-Authorization: Basic dTpw' \
+			'TE: trailers' 'X-Kept: yes' 'Content-Length: 6'
+	} >"$GF_TMP/head"
+	gf_bg CANNED "$GF_PY" "$GF_TOOLS" headers-backend --head "$GF_TMP/head"
+	start_proxy --upstream "http://127.0.0.1:$CANNED_PORT"
+	run gf_curl -i "$PURL/proxy/x"
+	assert_success
+	assert_line --partial "X-Kept: yes"
+	refute_line --regexp '^(Keep-Alive|Proxy-Connection|Trailer|Upgrade|Proxy-Authenticate|Proxy-Authorization|TE):'
+}
+
+@test "headers: each hop-by-hop response field is removed without a Connection field" {
+	hop_by_hop_response
+}
+
+@test "headers: each hop-by-hop response field is removed when Connection names none of them" {
+	hop_by_hop_response 'Connection: X-Other'
 }

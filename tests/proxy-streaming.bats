@@ -162,7 +162,7 @@ expect_417() {
 	assert_line --index 0 --partial "HTTP/1.1 417 "
 	assert_equal "$(grep -c '^HTTP/' <<<"$output")" 1
 	assert_equal "$(resp_body <<<"$output")" hello
-	wait_log PROXY '^<[46]>POST /proxy/accept -> .* 417 6B [0-9.]+ms'
+	wait_log PROXY '^<4>POST /proxy/accept -> .* 417 6B [0-9.]+ms'
 	assert_equal "$(grep -c '^request ' "$GF_TMP/CANNED.err")" 1
 }
 

@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 
@@ -102,19 +103,154 @@ class Reader:
         check(self.buf == b"" and data == b"", "expected %s, got %r" % (what, self.buf + data))
 
 
+class HostileUpstream:
+    """A scripted backend on its own listening socket, in a thread: for each
+    request it reads (head, and a Content-Length body), it sends whatever
+    answer(conn_no, req_no, start_line, fields) returns, raw bytes that may
+    break every rule (a list may mix them with pauses in seconds, and end
+    with None to close after them), or closes the connection when that is
+    None. Every
+    request is recorded as (conn_no, req_no, start_line, fields) in
+    self.requests, so a case can assert what reached the upstream and on
+    which connection."""
+
+    def __init__(self, answer):
+        self.answer = answer
+        self.requests = []
+        self.raw = {}       # conn_no -> every byte received on it
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.stop = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        self.sock.settimeout(0.1)
+        conn_no = 0
+        while not self.stop:
+            try:
+                s, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._conn, args=(s, conn_no), daemon=True).start()
+            conn_no += 1
+
+    def _conn(self, s, conn_no):
+        r = Reader(s, timeout=10.0)
+        self.raw[conn_no] = b""
+        req_no = 0
+        try:
+            while not self.stop:
+                try:
+                    raw = r.until(b"\r\n\r\n", "a request head")
+                except CaseFailure:
+                    self.raw[conn_no] += r.buf
+                    return
+                self.raw[conn_no] += raw
+                lines = raw[:-4].split(b"\r\n")
+                fields = []
+                for l in lines[1:]:
+                    name, _, value = l.partition(b":")
+                    fields.append((name.decode("latin-1"), value.strip(b" \t").decode("latin-1")))
+                start = lines[0].decode("latin-1")
+                cl = field(fields, "Content-Length")
+                if isinstance(cl, str) and cl.isdigit() and int(cl) > 0:
+                    self.raw[conn_no] += r.exactly(int(cl), "a request body")
+                self.requests.append((conn_no, req_no, start, fields))
+                out = self.answer(conn_no, req_no, start, fields)
+                req_no += 1
+                if out is None:
+                    break
+                for piece in (out if isinstance(out, list) else [out]):
+                    if piece is None:
+                        return              # close after what was sent
+                    if isinstance(piece, (int, float)):
+                        time.sleep(piece)   # a pause between writes
+                    else:
+                        s.sendall(piece)
+        except OSError:
+            pass
+        finally:
+            s.close()
+
+    def close(self):
+        self.stop = True
+        self.sock.close()
+
+
+def read_response(r, head_only=False):
+    """A whole response from a Reader: (status line, fields, body), the body
+    framed by Content-Length or chunked; none for head_only (HEAD, 1xx,
+    204, 304)."""
+    line, fields = r.head()
+    if head_only or line[9:12] in ("204", "304") or line[9:10] == "1":
+        return line, fields, b""
+    te, cl = field(fields, "Transfer-Encoding"), field(fields, "Content-Length")
+    if isinstance(te, str) and te.lower() == "chunked":
+        body, _ = r.chunked()
+    elif isinstance(cl, str) and cl.isdigit():
+        body = r.exactly(int(cl), "a response body")
+    else:
+        raise CaseFailure("response without a framing we can read: %r" % fields)
+    return line, fields, body
+
+
+POISON = b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nPOISON"
+
+
+def queue_poisoning(Case, first):
+    """Response queue poisoning: the upstream answers /first with `first`
+    (a list of byte strings and pauses, as HostileUpstream takes) whose
+    bytes go on after a complete response; the client's next request on
+    the same connection must get its own answer, never those bytes."""
+    def answer(conn_no, req_no, start, fields):
+        if start.startswith("GET /first "):
+            return first
+        return [b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecond"]
+    c = Case(upstream=answer)
+    cl = c.client()
+    r = Reader(cl)
+    cl.sendall(b"GET /proxy/first HTTP/1.1\r\nHost: gf.test\r\n\r\n")
+    line, fields, body = read_response(r)
+    check(line[9:10] == "2" or line[9:12] == "304", "first answer: %r" % line)
+    check(b"POISON" not in body, "the excess bytes reached the first answer: %r" % body)
+    # Give the excess time to arrive before the next request goes out.
+    time.sleep(0.3)
+    cl.sendall(b"GET /proxy/second HTTP/1.1\r\nHost: gf.test\r\n\r\n")
+    try:
+        line, fields, body = read_response(r)
+    except CaseFailure:
+        line, body = "(closed)", b""
+    check(b"POISON" not in body, "the upstream's excess bytes answered the next request")
+    check(body == b"second" or line == "(closed)",
+          "second answer: %r %r" % (line, body))
+    seconds = [q for q in c.hostile.requests if q[2].startswith("GET /second ")]
+    check(line == "(closed)" or (len(seconds) == 1 and seconds[0][0] != 0),
+          "the second request went over the poisoned connection: %r" % c.hostile.requests)
+    cl.close()
+    c.finish()
+
+
 def field(fields, name):
     vals = [v for n, v in fields if n.lower() == name.lower()]
     return vals[0] if len(vals) == 1 else (vals if vals else None)
 
 
 class Case:
-    def __init__(self, *proxy_args):
+    def __init__(self, *proxy_args, upstream=None):
+        """upstream: an answer function for a HostileUpstream, which then
+        plays the backend instead of the plain listening socket."""
         self.port = int(os.environ["PX_PORT"])
         self.errlog = os.environ["PX_ERRLOG"]
+        self.hostile = HostileUpstream(upstream) if upstream is not None else None
         self.backend = socket.socket()
         self.backend.bind(("127.0.0.1", 0))
         self.backend.listen(8)
-        bport = self.backend.getsockname()[1]
+        bport = self.hostile.port if self.hostile else self.backend.getsockname()[1]
         err = open(self.errlog, "ab")
         argv = ["systemd-socket-activate", "--accept", "-l", "127.0.0.1:%d" % self.port,
                 "-E", "ASAN_OPTIONS", "-E", "UBSAN_OPTIONS", "-E", "LSAN_OPTIONS",
@@ -184,14 +320,16 @@ class Case:
             os.killpg(self.ssa.pid, signal.SIGKILL)
             self.ssa.wait()
         self.backend.close()
+        if self.hostile is not None:
+            self.hostile.close()
 
 
 def main(fn):
     """Run fn(case_factory); exit 0 on success, 1 with the reason otherwise."""
     cases = []
 
-    def factory(*args):
-        c = Case(*args)
+    def factory(*args, **kw):
+        c = Case(*args, **kw)
         cases.append(c)
         return c
     try:
