@@ -349,8 +349,14 @@ tunnel_client_head(const struct tunnel_head *th, int status, bool upgraded, char
 		    th->name[i], (int)th->value_len[i], th->value[i]) < 0)
 			return -1;
 	}
-	if (http_appendf(out, size, &len, "%s\r\n", upgraded ? "Connection: Upgrade\r\n" :
-	    "Content-Length: 0\r\nConnection: close\r\n") < 0)
+	/*
+	 * A refusal is relayed without its body: an empty one, said so, but
+	 * where no Content-Length may be (RFC 9110 8.6) or means something
+	 * else (a 304's is the resource's).
+	 */
+	if (http_appendf(out, size, &len, "%s%s\r\n", upgraded ? "Connection: Upgrade\r\n" :
+	    "Connection: close\r\n", upgraded || status == 204 || status == 304 ? "" :
+	    "Content-Length: 0\r\n") < 0)
 		return -1;
 	*ret_len = len;
 	return 0;
