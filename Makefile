@@ -25,11 +25,13 @@ COMMON_OBJ     = $(BUILD)/conn.o $(BUILD)/http.o $(BUILD)/journal.o $(BUILD)/san
                  $(BUILD)/llhttp_api.o $(BUILD)/llhttp_http.o
 PROXY_OBJ      = $(BUILD)/proxy.o $(BUILD)/config.o $(BUILD)/route.o $(BUILD)/upstream.o $(BUILD)/tunnel.o $(COMMON_OBJ)
 BACKEND_OBJ    = $(BUILD)/backend.o $(COMMON_OBJ)
-# PROBE=1: gfproxy that tries to escape its own sandbox (tests/system/escape.c), for the
+# PROBE=1: gfproxy and gfproxy-backend that try to escape their own sandbox
+# (tests/system/escape.c), for the
 # confinement test; `make probe` builds it into $(BUILD)/probe. Never installed.
 ifdef PROBE
 CPPFLAGS      += -DGFPROXY_ESCAPE_PROBE -Itests/system
 PROXY_OBJ     += $(BUILD)/escape.o
+BACKEND_OBJ   += $(BUILD)/escape.o
 $(BUILD)/escape.o: tests/system/escape.c tests/system/escape.h | $(BUILD)
 	$(CC) $(CPPFLAGS) $(XCFLAGS) $(CFLAGS) -c -o $@ $<
 endif
@@ -145,7 +147,7 @@ rpm:
 	packaging/build-rpm $(VERSION) $(BUILD)
 
 probe:
-	@$(MAKE) --no-print-directory PROBE=1 BUILD=$(BUILD)/probe $(BUILD)/probe/gfproxy
+	@$(MAKE) --no-print-directory PROBE=1 BUILD=$(BUILD)/probe all
 
 # The .deb installed and driven like an administrator would, in a booted systemd
 # container (root); the .rpm's payload compared with it; the probe tries to escape

@@ -22,8 +22,9 @@ setup_file() {
 	CT_SHARE=$(mktemp -d /var/tmp/gfproxy-share.XXXXXX)
 	load container
 	cp "$deb" "$CT_SHARE/gfproxy.deb"
-	cp "${GFPROXY_PROBE:-$PKGDIR/probe/gfproxy}" "$CT_SHARE/gfproxy-probe" ||
-		{ echo "no probe build: run make probe" >&2; return 1; }
+	local probe=${GFPROXY_PROBE:-$PKGDIR/probe/gfproxy}
+	cp "$probe" "$CT_SHARE/gfproxy-probe" && cp "$(dirname "$probe")/gfproxy-backend" \
+		"$CT_SHARE/gfproxy-backend-probe" || { echo "no probe build: run make probe" >&2; return 1; }
 	# The upgrade: the same payload as a later version, so that only the upgrade path differs.
 	local re="$CT_SHARE/repack"
 	dpkg-deb -R "$deb" "$re"
@@ -78,13 +79,13 @@ no_instance_left() {  # no_instance_left TEMPLATE: wait up to 5 s for every inst
 	return 1
 }
 
-held_instance_pid() {  # the PID of the one gfproxy instance, once it runs gfproxy itself
-	local _ unit pid
+held_instance_pid() {  # held_instance_pid [TEMPLATE]: the PID of its one instance, once it runs
+	local _ unit pid template=${1:-gfproxy}
 	for _ in $(seq 50); do
-		unit=$(instances gfproxy | head -n 1)
+		unit=$(instances "$template" | head -n 1)
 		pid=$([ -n "$unit" ] && ct systemctl show -P MainPID "$unit")
 		# Until the exec, MainPID is PID 1's child "(gfproxy)", still setting up the sandbox.
-		if [ "${pid:-0}" -gt 0 ] && [ "$(ct cat "/proc/$pid/comm" 2>/dev/null)" = gfproxy ]; then
+		if [ "${pid:-0}" -gt 0 ] && [ "$(ct cat "/proc/$pid/comm" 2>/dev/null)" = "${template:0:15}" ]; then
 			echo "$pid"
 			return 0
 		fi
@@ -271,6 +272,21 @@ ATTEMPTS=$(grep -c '^[[:space:]]*TRY(' "$BATS_TEST_DIRNAME/escape.c")
 	[ "$(echo "$output" | grep -c ': blocked (')" -eq "$ATTEMPTS" ]
 	[[ "$output" != *ESCAPED* ]]
 	[ "$ATTEMPTS" -ge 25 ]
+}
+
+@test "code running in a packaged backend instance escapes nothing either" {
+	ct_net timeout 8 bash -c 'exec 5<>/dev/tcp/127.0.0.1/8198; sleep 6' 3>&- &
+	holder=$!
+	victim=$(held_instance_pid gfproxy-backend)
+	ct cp -a /usr/sbin/gfproxy-backend /usr/sbin/gfproxy-backend.packaged
+	ct cp /mnt/share/gfproxy-backend-probe /usr/sbin/gfproxy-backend.probe
+	ct mv /usr/sbin/gfproxy-backend.probe /usr/sbin/gfproxy-backend
+	run get 8198 "/?pid=$victim"
+	ct mv /usr/sbin/gfproxy-backend.packaged /usr/sbin/gfproxy-backend
+	kill "$holder" 2>/dev/null || :
+	echo "$output"
+	[ "$(echo "$output" | grep -c ': blocked (')" -eq "$ATTEMPTS" ]
+	[[ "$output" != *ESCAPED* ]]
 }
 
 @test "the same attempts all succeed unconfined, as root: the probe can tell" {
