@@ -21,7 +21,8 @@
  *     memory or /proc entries.
  *
  * What the kernel lacks is left out and named by sandbox_describe(); a
- * call that fails for any other reason ends the process instead.
+ * call that fails for any other reason is an error, and the caller answers
+ * 503 and ends rather than serve unconfined.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -230,7 +231,7 @@ sandbox_landlock(const struct sandbox_policy *p, unsigned *applied, const char *
 
 #ifdef SECCOMP_AUDIT_ARCH
 
-#define SECCOMP_PROG_MAX   256         /* instructions; the filter below uses about 150 */
+#define SECCOMP_PROG_MAX   512         /* instructions; the filter below has 256 on x86-64 */
 #define SECCOMP_DENY       (SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA))
 #define SECCOMP_NR         offsetof(struct seccomp_data, nr)
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
