@@ -117,6 +117,7 @@ struct backend {
 	struct http_request  req;
 	bool                 test_endpoints;
 	const char          *confinement;   /* the SANDBOX field of every entry */
+	int64_t              start_usec;    /* when the request's head was read */
 	/* The response being sent. */
 	bool                 keep_alive;
 	bool                 chunked;       /* chunked framing, else length or close */
@@ -1168,18 +1169,20 @@ backend_ws(struct backend *b, const char *arg, size_t arg_len)
 	return backend_ws_session(b);
 }
 
+/* One entry per request, with the fields gfproxy-backend(8) lists. */
 static void
 backend_log(struct backend *b)
 {
-	char target[4 * HTTP_MAX_REQUEST_LINE + 1], status[8], sent[24], received[24];
+	char target[4 * HTTP_MAX_REQUEST_LINE + 1], status[8], sent[24], received[24], usec[24];
 	struct journal_field fields[] = {
 		{ "REMOTE_ADDR", b->conn.peer_addr },
 		{ "REMOTE_PORT", b->conn.peer_port },
 		{ "HTTP_METHOD", b->req.method },
 		{ "HTTP_TARGET", target },
 		{ "HTTP_STATUS", status },
-		{ "HTTP_RESPONSE_BYTES", sent },
-		{ "HTTP_REQUEST_BYTES", received },
+		{ "BYTES_SENT", sent },
+		{ "BYTES_RECEIVED", received },
+		{ "DURATION_USEC", usec },
 		{ "SANDBOX", b->confinement },
 	};
 
@@ -1187,6 +1190,7 @@ backend_log(struct backend *b)
 	snprintf(status, sizeof(status), "%d", b->status);
 	snprintf(sent, sizeof(sent), "%" PRIu64, b->sent);
 	snprintf(received, sizeof(received), "%" PRIu64, b->body_len);
+	snprintf(usec, sizeof(usec), "%" PRId64, conn_now_usec() - b->start_usec);
 	journal_log(LOG_INFO, fields, sizeof(fields) / sizeof(fields[0]), "%s %s %d %" PRIu64 "B",
 	    b->req.method, target, b->status, b->sent);
 }
@@ -1302,6 +1306,7 @@ main(int argc, char *argv[])
 		r = http_read_head(&b->http, &b->req);
 		if (r == 0)
 			break;
+		b->start_usec = conn_now_usec();
 		if (r < 0) {
 			journal_log(LOG_INFO, NULL, 0, "%s:%s %d %s: %s", b->conn.peer_addr,
 			    b->conn.peer_port, b->http.status, http_reason(b->http.status),

@@ -219,6 +219,11 @@ field() {  # field NAME < JSON: one field of one entry
 	[ "$(echo "$entries" | wc -l)" -eq 1 ]
 	[ "$(echo "$entries" | field SYSLOG_IDENTIFIER)" = gfproxy-backend ]
 	[ "$(echo "$entries" | field HTTP_STATUS)" = 200 ]
+	# The fields gfproxy-backend(8) lists.
+	[ "$(echo "$entries" | field BYTES_SENT)" = 29 ]
+	[ "$(echo "$entries" | field BYTES_RECEIVED)" = 0 ]
+	[ "$(echo "$entries" | field DURATION_USEC)" -ge 0 ]
+	[ "$(echo "$entries" | field REMOTE_ADDR)" = 127.0.0.1 ]
 }
 
 # --- confinement ---------------------------------------------------------------------
