@@ -818,6 +818,41 @@ cookie_head() {
 	wait_log PROXY '^<3>GET /small/x -> .* 502 .*larger than max-response-head \(1024 bytes\)'
 }
 
+@test "config: the answer to a WebSocket upgrade is held to the route's limits too" {
+	cookie_head 60 >/dev/null
+	mv "$GF_TMP/head" "$GF_TMP/head60"
+	gf_bg BIG "$GF_PY" "$GF_TOOLS" headers-backend --head "$GF_TMP/head60"
+	cookie_head 20 >/dev/null
+	gf_bg CANNED "$GF_PY" "$GF_TOOLS" headers-backend --head "$GF_TMP/head"
+	conf tunnel <<-EOF
+	[route fields]
+	prefix = /fields
+	upstream = http://127.0.0.1:$CANNED_PORT
+	max-response-fields = 20
+	[route head]
+	prefix = /head
+	upstream = http://127.0.0.1:$BIG_PORT
+	max-response-head = 1K
+	[route ok]
+	prefix = /ok
+	upstream = http://127.0.0.1:$CANNED_PORT
+	EOF
+	start_conf_proxy tunnel
+	local ws=(-H 'Connection: Upgrade' -H 'Upgrade: websocket' -H 'Sec-WebSocket-Version: 13'
+		-H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==')
+	# Not a 101: the answer is relayed, and the connection ends.
+	run gf_curl -i "${ws[@]}" "$PURL/ok/ws"
+	assert_line --index 0 --regexp $'^HTTP/1.1 200 OK\r$'
+	assert_equal "$(grep -ac '^Set-Cookie:' <<<"$output")" 20
+	run status_of "${ws[@]}" "$PURL/fields/ws"
+	assert_output 502
+	wait_log PROXY '^<3>GET /fields/ws -> .* 502 .*more than max-response-fields \(20\) fields'
+	# 60 fields of 1.5 KiB.
+	run status_of "${ws[@]}" "$PURL/head/ws"
+	assert_output 502
+	wait_log PROXY '^<3>GET /head/ws -> .* 502 .*larger than max-response-head \(1024 bytes\)'
+}
+
 @test "config: max-response-head and max-response-fields out of range are errors with their line" {
 	gf_need_proxy
 	conf limits <<-'EOF'
