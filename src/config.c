@@ -427,8 +427,12 @@ config_trusted(const struct config *cfg, const char *addr)
 /* Settings valid in [global] and in a route. */
 static int
 config_common_key(struct config_parser *p, const char *name, const char *value,
-    long *connect_ms, long *timeout_ms, uint64_t *max_body, const char **ret_why)
+    long *connect_ms, long *timeout_ms, uint64_t *max_body, size_t *max_head,
+    size_t *max_fields, const char **ret_why)
 {
+	uint64_t v;
+	char *end;
+
 	if (strcmp(name, "connect-timeout") == 0) {
 		if ((*connect_ms = config_parse_ms(value)) < 0)
 			*ret_why = "connect-timeout must be seconds (e.g. 5, 0.5 or 500ms)";
@@ -438,6 +442,19 @@ config_common_key(struct config_parser *p, const char *name, const char *value,
 	} else if (strcmp(name, "max-body") == 0) {
 		if ((*max_body = config_parse_size(value)) == 0)
 			*ret_why = "max-body must be a size in bytes, with K, M or G";
+	} else if (strcmp(name, "max-response-head") == 0) {
+		v = config_parse_size(value);
+		if (v < CONFIG_RESPONSE_HEAD_MIN || v > CONFIG_RESPONSE_HEAD_MAX)
+			*ret_why = "max-response-head must be a size from 1K to 256K";
+		else
+			*max_head = (size_t)v;
+	} else if (strcmp(name, "max-response-fields") == 0) {
+		errno = 0;
+		v = value[0] >= '0' && value[0] <= '9' ? strtoull(value, &end, 10) : 0;
+		if (v == 0 || errno != 0 || *end != '\0' || v > CONFIG_RESPONSE_FIELDS_MAX)
+			*ret_why = "max-response-fields must be a number from 1 to 10000";
+		else
+			*max_fields = (size_t)v;
 	} else
 		return 0;
 	return 1;
@@ -451,7 +468,7 @@ config_route_key(struct config_parser *p, const char *name, const char *value,
 	int b;
 
 	if (config_common_key(p, name, value, &r->connect_timeout_ms, &r->timeout_ms,
-	    &r->max_body, why))
+	    &r->max_body, &r->max_response_head, &r->max_response_fields, why))
 		return;
 	if (strcmp(name, "prefix") == 0)
 		config_set_prefix(r, value, why);
@@ -505,7 +522,7 @@ config_global_key(struct config_parser *p, const char *name, const char *value,
 	int b;
 
 	if (config_common_key(p, name, value, &cfg->connect_timeout_ms, &cfg->timeout_ms,
-	    &cfg->max_body, why))
+	    &cfg->max_body, &cfg->max_response_head, &cfg->max_response_fields, why))
 		return;
 	if (strcmp(name, "trusted-proxies") == 0)
 		config_parse_trusted(cfg, value, why);
@@ -622,6 +639,10 @@ config_finish(struct config *cfg)
 			r->timeout_ms = cfg->timeout_ms;
 		if (r->max_body == 0)
 			r->max_body = cfg->max_body;
+		if (r->max_response_head == 0)
+			r->max_response_head = cfg->max_response_head;
+		if (r->max_response_fields == 0)
+			r->max_response_fields = cfg->max_response_fields;
 		for (j = 0; j < i && r->prefix != NULL; j++) {
 			o = cfg->routes[j];
 			if (o->prefix != NULL && strcmp(o->prefix, r->prefix) == 0 &&
@@ -641,6 +662,24 @@ config_defaults(struct config *cfg, const char *path)
 	cfg->connect_timeout_ms = 5000;
 	cfg->timeout_ms = 30000;
 	cfg->max_body = HTTP_MAX_BODY_DEFAULT;
+	cfg->max_response_head = CONFIG_RESPONSE_HEAD_DEFAULT;
+	cfg->max_response_fields = CONFIG_RESPONSE_FIELDS_DEFAULT;
+}
+
+/* The largest response head and field count any route allows. */
+void
+config_response_limits(const struct config *cfg, size_t *ret_head, size_t *ret_fields)
+{
+	size_t i, head = cfg->max_response_head, fields = cfg->max_response_fields;
+
+	for (i = 0; i < cfg->nroutes; i++) {
+		if (cfg->routes[i]->max_response_head > head)
+			head = cfg->routes[i]->max_response_head;
+		if (cfg->routes[i]->max_response_fields > fields)
+			fields = cfg->routes[i]->max_response_fields;
+	}
+	*ret_head = head;
+	*ret_fields = fields;
 }
 
 /* The route the command line asks for: --upstream and --prefix. */

@@ -15,6 +15,27 @@
 #define CONFIG_MAX_ERRORS       32    /* reported per file */
 #define CONFIG_MAX_TIMEOUT_MS   (24 * 3600 * 1000L)
 
+/*
+ * An upstream's response head: max-response-head bounds its field lines
+ * in bytes as sent (CRLF included, the status line not), and
+ * max-response-fields counts them; past either it is a 502. Both buffers
+ * are allocated per connection at the largest limit any route sets.
+ *
+ * 64 KiB is what it always was, and as much as nginx takes with its
+ * largest common proxy_buffer_size; 256 KiB is the most we accept as
+ * libcurl 8.3 and later refuse 300 KiB of response head on their own
+ * (and any one line over 100 KiB, whatever we allow). Fields have no
+ * count limit in nginx, only the buffer: 1000 lets 210 Set-Cookie or an
+ * httpbin /response-headers through with room to spare, and 10000 is
+ * what a 256 KiB head of short fields comes to (the fields cost 8 bytes
+ * each here, 32 in a tunnel).
+ */
+#define CONFIG_RESPONSE_HEAD_DEFAULT    (64 * 1024)
+#define CONFIG_RESPONSE_HEAD_MIN        1024
+#define CONFIG_RESPONSE_HEAD_MAX        (256 * 1024)
+#define CONFIG_RESPONSE_FIELDS_DEFAULT  1000
+#define CONFIG_RESPONSE_FIELDS_MAX      10000
+
 #define CONFIG_DEFAULT_PREFIX   "/proxy"
 #define CONFIG_DEFAULT_UPSTREAM "http://127.0.0.1:8198"
 
@@ -49,6 +70,8 @@ struct route {
 	long                 connect_timeout_ms;
 	long                 timeout_ms;
 	uint64_t             max_body;
+	size_t               max_response_head;     /* bytes, 0 until inherited */
+	size_t               max_response_fields;   /* fields, 0 until inherited */
 	char                *ca_file;
 	struct header_rule   request_rules[CONFIG_MAX_RULES];
 	size_t               nrequest_rules;
@@ -70,6 +93,8 @@ struct config {
 	long             connect_timeout_ms;
 	long             timeout_ms;
 	uint64_t         max_body;
+	size_t           max_response_head;
+	size_t           max_response_fields;
 	struct cidr      trusted[CONFIG_MAX_TRUSTED];
 	size_t           ntrusted;
 	bool             forwarded;     /* emit RFC 7239 Forwarded */
@@ -94,6 +119,8 @@ int          config_load(struct config *cfg, const char *path, bool must_exist,
                  const struct config_overrides *o);
 void         config_free(struct config *cfg);
 bool         config_trusted(const struct config *cfg, const char *addr);
+void         config_response_limits(const struct config *cfg, size_t *ret_head,
+                 size_t *ret_fields);
 long         config_parse_ms(const char *s);
 uint64_t     config_parse_size(const char *s);
 void         config_free_upstream(struct upstream_def *u);

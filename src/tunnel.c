@@ -29,11 +29,13 @@ struct tunnel_head {
 	char               *raw;        /* the bytes read, which never move */
 	size_t              len;
 	size_t              parsed;
-	const char         *name[UPSTREAM_MAX_RESPONSE_FIELDS];
-	size_t              name_len[UPSTREAM_MAX_RESPONSE_FIELDS];
-	const char         *value[UPSTREAM_MAX_RESPONSE_FIELDS];
-	size_t              value_len[UPSTREAM_MAX_RESPONSE_FIELDS];
-	size_t              nfields;
+	/* [max_fields] each, one allocation after the struct. */
+	const char        **name;
+	size_t             *name_len;
+	const char        **value;
+	size_t             *value_len;
+	size_t              nfields, max_fields;
+	bool                too_many;   /* past max_fields: refused */
 	bool                field_open;
 	bool                value_open;
 	bool                done;
@@ -67,8 +69,10 @@ tunnel_on_field(llhttp_t *p, const char *at, size_t len)
 	struct tunnel_head *th = head_of(p);
 
 	if (!th->field_open) {
-		if (th->nfields == UPSTREAM_MAX_RESPONSE_FIELDS)
+		if (th->nfields == th->max_fields) {
+			th->too_many = true;
 			return -1;
+		}
 		th->field_open = true;
 		th->name[th->nfields] = th->value[th->nfields] = at;
 		th->name_len[th->nfields] = th->value_len[th->nfields] = 0;
@@ -198,7 +202,7 @@ tunnel_read_head(CURL *curl, curl_socket_t fd, struct tunnel_head *th, size_t si
 
 	while (!th->done) {
 		if (th->len == size)
-			return -1;
+			return -EMSGSIZE;
 		n = tunnel_recv(curl, th->raw + th->len, size - th->len);
 		if (n == -2) {
 			if (conn_now_usec() >= deadline ||
@@ -464,10 +468,19 @@ tunnel_forward(struct upstream *u, struct http_server *h, const struct http_requ
     const struct route *rt, struct upstream_result *res)
 {
 	static char target[ROUTE_MAX_TARGET];
+	static char why[128];
 	struct tunnel_head *th = NULL;
 	char *out = NULL;
 	curl_socket_t ufd;
-	size_t len;
+	size_t len, nf = rt->max_response_fields;
+	/*
+	 * The raw head has the status line and the blank line besides the
+	 * fields (256 bytes for both, more of a long reason counts against
+	 * the fields); out takes the request head too, at least 64 KiB.
+	 */
+	size_t raw_size = rt->max_response_head + 256;
+	size_t out_size = (rt->max_response_head > CONFIG_RESPONSE_HEAD_DEFAULT ?
+	    rt->max_response_head : CONFIG_RESPONSE_HEAD_DEFAULT) + UPSTREAM_HEAD_OUT_EXTRA;
 	int64_t deadline;
 	int r;
 
@@ -477,16 +490,20 @@ tunnel_forward(struct upstream *u, struct http_server *h, const struct http_requ
 	if (tunnel_connect(u, rt, req, target, sizeof(target), res, &ufd) < 0)
 		goto fail;
 
-	if ((th = calloc(1, sizeof(*th))) == NULL ||
-	    (th->raw = malloc(UPSTREAM_MAX_RESPONSE_HEAD)) == NULL ||
-	    (out = malloc(UPSTREAM_MAX_RESPONSE_HEAD)) == NULL) {
+	if ((th = calloc(1, sizeof(*th) + nf * (2 * sizeof(char *) + 2 * sizeof(size_t)))) ==
+	    NULL || (th->raw = malloc(raw_size)) == NULL || (out = malloc(out_size)) == NULL) {
 		res->status = 500;
 		res->why = "out of memory";
 		goto fail;
 	}
+	th->max_fields = nf;
+	th->name = (const char **)(th + 1);
+	th->value = th->name + nf;
+	th->name_len = (size_t *)(th->value + nf);
+	th->value_len = th->name_len + nf;
 	deadline = conn_now_usec() + (int64_t)rt->timeout_ms * 1000;
 	if (tunnel_request_head(u->cfg, rt, req, target, h->conn->peer_addr, out,
-	    UPSTREAM_MAX_RESPONSE_HEAD, &len) < 0 ||
+	    out_size, &len) < 0 ||
 	    tunnel_send(u->curl, ufd, out, len, deadline) < 0) {
 		res->why = "cannot send the upgrade request";
 		goto fail;
@@ -500,11 +517,20 @@ tunnel_forward(struct upstream *u, struct http_server *h, const struct http_requ
 	th->settings.on_headers_complete = tunnel_on_headers_complete;
 	llhttp_init(&th->parser, HTTP_RESPONSE, &th->settings);
 	th->parser.data = th;
-	r = tunnel_read_head(u->curl, ufd, th, UPSTREAM_MAX_RESPONSE_HEAD, deadline);
+	r = tunnel_read_head(u->curl, ufd, th, raw_size, deadline);
 	if (r < 0) {
 		res->status = r == -ETIMEDOUT ? 504 : 502;
 		res->why = r == -ETIMEDOUT ? "no response from upstream in time" :
 		    "invalid response to the upgrade request";
+		if (th->too_many) {
+			snprintf(why, sizeof(why), "upstream response head: more than "
+			    "max-response-fields (%zu) fields", nf);
+			res->why = why;
+		} else if (r == -EMSGSIZE) {
+			snprintf(why, sizeof(why), "upstream response head larger than "
+			    "max-response-head (%zu bytes)", rt->max_response_head);
+			res->why = why;
+		}
 		goto fail;
 	}
 
@@ -523,7 +549,7 @@ tunnel_forward(struct upstream *u, struct http_server *h, const struct http_requ
 	res->status = th->parser.status_code;
 	if (res->status != 101) {
 		/* Refused: relay the answer's head only, and end the connection. */
-		if (tunnel_client_head(th, res->status, false, out, UPSTREAM_MAX_RESPONSE_HEAD,
+		if (tunnel_client_head(th, res->status, false, out, out_size,
 		    &len) < 0 || conn_write(h->conn, out, len) < 0)
 			res->why = "client went away";
 		else
@@ -531,7 +557,7 @@ tunnel_forward(struct upstream *u, struct http_server *h, const struct http_requ
 		res->client_fault = res->status < 500;
 		goto done;
 	}
-	if (tunnel_client_head(th, 101, true, out, UPSTREAM_MAX_RESPONSE_HEAD, &len) < 0 ||
+	if (tunnel_client_head(th, 101, true, out, out_size, &len) < 0 ||
 	    conn_write(h->conn, out, len) < 0) {
 		res->why = "client went away";
 		goto done;

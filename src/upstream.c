@@ -29,8 +29,10 @@
 /*
  * State of one transfer, passed to every callback. Owned by struct upstream
  * and reused for every request of the connection: only the part before
- * `head` is cleared per request, the buffers after it are written before
- * they are read.
+ * `field_off` is cleared per request, the buffers after it are written
+ * before they are read. field_off, head and head_out are one allocation,
+ * made in upstream_init() for the largest limits any route sets and freed
+ * in upstream_free(); a request is held to its own route's.
  */
 struct transfer {
 	struct upstream            *up;
@@ -65,11 +67,13 @@ struct transfer {
 	bool        resp_http10;    /* its status line said HTTP/1.0 */
 	bool        resp_faulty;    /* its framing or what followed ends the connection */
 	bool        expect_refused; /* a 417 to our Expect, its head held */
+	char        why[128];       /* res->why, when it is made here */
 
 	/* Buffers, not cleared between requests. */
-	size_t      field_off[UPSTREAM_MAX_RESPONSE_FIELDS];
-	char        head[UPSTREAM_MAX_RESPONSE_HEAD];
-	char        head_out[UPSTREAM_MAX_RESPONSE_HEAD];
+	size_t     *field_off;      /* [max_fields]: where each field is in head */
+	char       *head;           /* [head_size]: the fields, NUL-terminated */
+	char       *head_out;       /* [out_size]: the head for the client */
+	size_t      max_fields, head_size, out_size;
 	char        staged[UPSTREAM_STAGE_SIZE];
 };
 
@@ -84,6 +88,23 @@ transfer_fail(struct transfer *t, int status, const char *why)
 		t->res->why = why;
 	}
 	return -1;
+}
+
+/* A 502 for a response head past one of the route's limits, saying which. */
+static int
+transfer_fail_limit(struct transfer *t, bool fields)
+{
+	const char *what = t->in_trailers ? "trailers" : "response head";
+
+	if (t->failed)
+		return -1;
+	if (fields)
+		snprintf(t->why, sizeof(t->why), "upstream %s: more than max-response-fields (%zu) fields",
+		    what, t->route->max_response_fields);
+	else
+		snprintf(t->why, sizeof(t->why), "upstream %s larger than max-response-head (%zu bytes)",
+		    what, t->route->max_response_head);
+	return transfer_fail(t, 502, t->why);
 }
 
 /*
@@ -281,13 +302,28 @@ upstream_check_kept(struct upstream *u, bool drop)
 int
 upstream_init(struct upstream *u, const struct config *cfg)
 {
+	struct transfer *t;
+	size_t fields, head;
+
 	memset(u, 0, sizeof(*u));
 	u->cfg = cfg;
 	u->protocols = curl_version_info(CURLVERSION_NOW)->features & CURL_VERSION_SSL ?
 	    "http,https" : "http";
-	/* Large buffers: on the heap, once per connection. */
-	if ((u->t = malloc(sizeof(*u->t))) == NULL)
+	/*
+	 * Large buffers: on the heap, once per connection. The pages of the
+	 * head buffers are touched only as far as heads fill them.
+	 */
+	if ((t = u->t = malloc(sizeof(*u->t))) == NULL)
 		return -1;
+	config_response_limits(cfg, &head, &fields);
+	t->max_fields = fields;
+	t->head_size = head;
+	t->out_size = head + UPSTREAM_HEAD_OUT_EXTRA;
+	t->field_off = malloc(fields * sizeof(*t->field_off) + t->head_size + t->out_size);
+	if (t->field_off == NULL)
+		return -1;
+	t->head = (char *)(t->field_off + fields);
+	t->head_out = t->head + t->head_size;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return -1;
 	if (upstream_new_share(u) < 0)
@@ -336,6 +372,8 @@ upstream_free(struct upstream *u)
 	if (u == NULL)
 		return;
 	u->ready = false;
+	if (u->t != NULL)
+		free(u->t->field_off);
 	free(u->t);
 	u->t = NULL;
 	if (u->curl != NULL)
@@ -760,7 +798,7 @@ static int
 upstream_send_head(struct transfer *t)
 {
 	char *out = t->head_out;
-	const size_t cap = sizeof(t->head_out);
+	const size_t cap = t->out_size;
 	const struct http_request *req = t->req;
 	size_t i, len = 0;
 	bool has_length = false, has_te = false, interim = t->status < 200;
@@ -978,9 +1016,15 @@ upstream_header_cb(char *buf, size_t size, size_t nmemb, void *userdata)
 	/* A field line: no folding, no control bytes, a token for a name. */
 	if (http_check_response_field(buf, n, &name_len, &why) < 0)
 		return transfer_fail(t, 502, why), 0;
-	if (t->nfields == UPSTREAM_MAX_RESPONSE_FIELDS ||
-	    n + 1 > sizeof(t->head) - t->head_len)
-		return transfer_fail(t, 502, "upstream response head too large"), 0;
+	/*
+	 * Held to the route's limits, counting the bytes as sent: each field
+	 * is kept with a NUL for its CRLF, head_len + nfields bytes so far.
+	 */
+	if (t->nfields == t->route->max_response_fields || t->nfields == t->max_fields)
+		return transfer_fail_limit(t, true), 0;
+	if (t->head_len + t->nfields + n + 2 > t->route->max_response_head ||
+	    n + 1 > t->head_size - t->head_len)
+		return transfer_fail_limit(t, false), 0;
 	t->field_off[t->nfields++] = t->head_len;
 	memcpy(t->head + t->head_len, buf, n);
 	t->head_len += n;
@@ -995,7 +1039,7 @@ upstream_header_cb(char *buf, size_t size, size_t nmemb, void *userdata)
 static int
 upstream_send_last_chunk(struct transfer *t)
 {
-	char out[UPSTREAM_MAX_RESPONSE_HEAD];
+	char out[UPSTREAM_TRAILERS_SIZE];
 	const char *line;
 	size_t i, len = 0;
 	struct iovec iov[2];

@@ -11,8 +11,15 @@
 #include "http.h"
 #include "route.h"
 
-#define UPSTREAM_MAX_RESPONSE_HEAD   (64 * 1024)  /* bytes; a larger head is a 502 */
-#define UPSTREAM_MAX_RESPONSE_FIELDS 200          /* fields; more is a 502 */
+/*
+ * The response head limits are per route: max-response-head and
+ * max-response-fields, CONFIG_RESPONSE_* in config.h. The head as the
+ * client gets it has room for them, a status line and the route's
+ * response rules on top; trailers for the client take at most
+ * UPSTREAM_TRAILERS_SIZE, and what does not fit is dropped.
+ */
+#define UPSTREAM_HEAD_OUT_EXTRA      (256 + CONFIG_MAX_RULES * (CONFIG_MAX_LINE + 4))
+#define UPSTREAM_TRAILERS_SIZE       (64 * 1024)
 #define UPSTREAM_BUFFER_SIZE         (64 * 1024)  /* libcurl's download buffer */
 #define UPSTREAM_STAGE_SIZE          (64 * 1024)  /* body checked before going upstream */
 #define UPSTREAM_EXPECT_WAIT_MS      1000         /* wait for 100 Continue, then send */

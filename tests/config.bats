@@ -739,6 +739,155 @@ load config_helpers
 	assert_output 413
 }
 
+# cookie_head N - a canned head of N Set-Cookie fields and a Content-Length,
+# in $GF_TMP/head; prints the bytes of its field lines as sent (CRLF ends).
+cookie_head() {
+	{
+		echo 'HTTP/1.1 200 OK'
+		for i in $(seq "$1"); do echo "Set-Cookie: c$i=v$i; Path=/"; done
+		echo 'Content-Length: 6'
+	} >"$GF_TMP/head"
+	tail -n +2 "$GF_TMP/head" | sed 's/$/\r/' | wc -c
+}
+
+@test "config: 210 Set-Cookie fields reach the client by default" {
+	cookie_head 210 >/dev/null
+	gf_bg CANNED "$GF_PY" "$GF_TOOLS" headers-backend --head "$GF_TMP/head"
+	start_proxy --upstream "http://127.0.0.1:$CANNED_PORT"
+	run gf_curl -i "$PURL/proxy/x"
+	assert_success
+	assert_line --index 0 --regexp $'^HTTP/1.1 200 OK\r$'
+	assert_equal "$(grep -ac '^Set-Cookie: c[0-9]*=v[0-9]*; Path=/' <<<"$output")" 210
+	assert_line $'Set-Cookie: c210=v210; Path=/\r'
+	assert_equal "${lines[-1]}" hello
+}
+
+@test "config: a route's max-response-fields answers 502 one field past it, and the log names it" {
+	# 60 Set-Cookie and a Content-Length: 61 fields.
+	cookie_head 60 >/dev/null
+	gf_bg CANNED "$GF_PY" "$GF_TOOLS" headers-backend --head "$GF_TMP/head"
+	conf fields <<-EOF
+	[global]
+	max-response-fields = 61
+	[route at]
+	prefix = /at
+	upstream = http://127.0.0.1:$CANNED_PORT
+	[route under]
+	prefix = /under
+	upstream = http://127.0.0.1:$CANNED_PORT
+	max-response-fields = 60
+	EOF
+	start_conf_proxy fields
+	run status_of "$PURL/at/x"
+	assert_output 200
+	run gf_curl -i "$PURL/under/x"
+	assert_success
+	assert_line --index 0 --regexp $'^HTTP/1.1 502 Bad Gateway\r$'
+	wait_log PROXY '^<3>GET /under/x -> .* 502 .*more than max-response-fields \(60\) fields'
+	run proxy_log
+	assert_line --regexp '^<6>GET /at/x -> [^ ]+ 200 '
+}
+
+@test "config: a route's max-response-head answers 502 one byte past it, and the log names it" {
+	local bytes; bytes=$(cookie_head 60)
+	[ "$bytes" -gt 1024 ] || fail "head of $bytes bytes: too small for the test"
+	gf_bg CANNED "$GF_PY" "$GF_TOOLS" headers-backend --head "$GF_TMP/head"
+	conf headsize <<-EOF
+	[route at]
+	prefix = /at
+	upstream = http://127.0.0.1:$CANNED_PORT
+	max-response-head = $bytes
+	[route under]
+	prefix = /under
+	upstream = http://127.0.0.1:$CANNED_PORT
+	max-response-head = $((bytes - 1))
+	[route small]
+	prefix = /small
+	upstream = http://127.0.0.1:$CANNED_PORT
+	max-response-head = 1K
+	EOF
+	start_conf_proxy headsize
+	run gf_curl -i "$PURL/at/x"
+	assert_line --index 0 --regexp $'^HTTP/1.1 200 OK\r$'
+	assert_equal "$(grep -ac '^Set-Cookie:' <<<"$output")" 60
+	run status_of "$PURL/under/x"
+	assert_output 502
+	wait_log PROXY "^<3>GET /under/x -> .* 502 .*larger than max-response-head \\($((bytes - 1)) bytes\\)"
+	run status_of "$PURL/small/x"
+	assert_output 502
+	wait_log PROXY '^<3>GET /small/x -> .* 502 .*larger than max-response-head \(1024 bytes\)'
+}
+
+@test "config: the answer to a WebSocket upgrade is held to the route's limits too" {
+	cookie_head 60 >/dev/null
+	mv "$GF_TMP/head" "$GF_TMP/head60"
+	gf_bg BIG "$GF_PY" "$GF_TOOLS" headers-backend --head "$GF_TMP/head60"
+	cookie_head 20 >/dev/null
+	gf_bg CANNED "$GF_PY" "$GF_TOOLS" headers-backend --head "$GF_TMP/head"
+	conf tunnel <<-EOF
+	[route fields]
+	prefix = /fields
+	upstream = http://127.0.0.1:$CANNED_PORT
+	max-response-fields = 20
+	[route head]
+	prefix = /head
+	upstream = http://127.0.0.1:$BIG_PORT
+	max-response-head = 1K
+	[route ok]
+	prefix = /ok
+	upstream = http://127.0.0.1:$CANNED_PORT
+	EOF
+	start_conf_proxy tunnel
+	local ws=(-H 'Connection: Upgrade' -H 'Upgrade: websocket' -H 'Sec-WebSocket-Version: 13'
+		-H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==')
+	# Not a 101: the answer is relayed, and the connection ends.
+	run gf_curl -i "${ws[@]}" "$PURL/ok/ws"
+	assert_line --index 0 --regexp $'^HTTP/1.1 200 OK\r$'
+	assert_equal "$(grep -ac '^Set-Cookie:' <<<"$output")" 20
+	run status_of "${ws[@]}" "$PURL/fields/ws"
+	assert_output 502
+	wait_log PROXY '^<3>GET /fields/ws -> .* 502 .*more than max-response-fields \(20\) fields'
+	# 60 fields of 1.5 KiB.
+	run status_of "${ws[@]}" "$PURL/head/ws"
+	assert_output 502
+	wait_log PROXY '^<3>GET /head/ws -> .* 502 .*larger than max-response-head \(1024 bytes\)'
+}
+
+@test "config: max-response-head and max-response-fields out of range are errors with their line" {
+	gf_need_proxy
+	conf limits <<-'EOF'
+	[global]
+	max-response-head = 512K
+	max-response-fields = 0
+	[route a]
+	prefix = /a
+	upstream = http://127.0.0.1:1
+	max-response-head = 1000
+	max-response-fields = 10001
+	[route b]
+	prefix = /b
+	upstream = http://127.0.0.1:1
+	max-response-head = lots
+	max-response-fields = 5K
+	[route c]
+	prefix = /c
+	upstream = http://127.0.0.1:1
+	max-response-head = 256K
+	max-response-fields = 10000
+	EOF
+	run "$GF_PROXY_BIN" --check-config "$GF_TMP/limits.conf"
+	assert_failure 78
+	local f=$GF_TMP/limits.conf
+	assert_line "$f:2: max-response-head = 512K: max-response-head must be a size from 1K to 256K"
+	assert_line "$f:3: max-response-fields = 0: max-response-fields must be a number from 1 to 10000"
+	assert_line --regexp "^$f:7: max-response-head = 1000: "
+	assert_line --regexp "^$f:8: max-response-fields = 10001: "
+	assert_line --regexp "^$f:12: max-response-head = lots: "
+	assert_line --regexp "^$f:13: max-response-fields = 5K: "
+	refute_line --regexp "^$f:1[78]:"
+	assert_line --regexp "^gfproxy: 6 errors in $f\$"
+}
+
 @test "config: a route's timeout answers 504; another route waits longer" {
 	start_backend --test-endpoints
 	conf slow <<-EOF
