@@ -526,6 +526,11 @@ config_global_key(struct config_parser *p, const char *name, const char *value,
 		return;
 	if (strcmp(name, "trusted-proxies") == 0)
 		config_parse_trusted(cfg, value, why);
+	else if (strcmp(name, "send-timeout") == 0) {
+		cfg->send_timeout_ms = config_parse_ms(value);
+		if (cfg->send_timeout_ms <= 0 || cfg->send_timeout_ms > CONN_SEND_TIMEOUT_MAX_MS)
+			*why = "send-timeout must be seconds, more than 0 and at most 3600";
+	}
 	else if (strcmp(name, "forwarded") == 0 || strcmp(name, "via") == 0) {
 		if ((b = config_parse_bool(value)) < 0)
 			*why = "expected yes or no";
@@ -661,6 +666,7 @@ config_defaults(struct config *cfg, const char *path)
 	cfg->path = path;
 	cfg->connect_timeout_ms = 5000;
 	cfg->timeout_ms = 30000;
+	cfg->send_timeout_ms = CONN_SEND_TIMEOUT_MS;
 	cfg->max_body = HTTP_MAX_BODY_DEFAULT;
 	cfg->max_response_head = CONFIG_RESPONSE_HEAD_DEFAULT;
 	cfg->max_response_fields = CONFIG_RESPONSE_FIELDS_DEFAULT;

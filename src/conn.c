@@ -107,6 +107,7 @@ conn_open(struct conn *c, const char **ret_why)
 	/* Heads and bodies go out in separate writes: do not let Nagle hold them. */
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
 	c->fd = fd;
+	c->send_timeout_usec = CONN_SEND_TIMEOUT_MS * 1000LL;
 	conn_peer(c);
 	return 0;
 }
@@ -179,10 +180,11 @@ conn_fill(struct conn *c, int64_t deadline_usec)
 int
 conn_writev(struct conn *c, struct iovec *iov, int iovcnt)
 {
-	int64_t deadline = conn_now_usec() + CONN_WRITE_TIMEOUT_MS * 1000LL;
+	int64_t deadline = conn_now_usec() + c->send_timeout_usec;
 	ssize_t n;
 	int r;
 
+	c->lost_why[0] = '\0';
 	while (iovcnt > 0) {
 		if (iov->iov_len == 0) {
 			iov++, iovcnt--;
@@ -194,12 +196,16 @@ conn_writev(struct conn *c, struct iovec *iov, int iovcnt)
 				continue;
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
 				return -errno;
-			if ((r = conn_wait(c->fd, POLLOUT, deadline)) < 0)
+			if ((r = conn_wait(c->fd, POLLOUT, deadline)) == -ETIMEDOUT)
+				snprintf(c->lost_why, sizeof(c->lost_why),
+				    "client read nothing for %lld ms (send-timeout)",
+				    (long long)(c->send_timeout_usec / 1000));
+			if (r < 0)
 				return r;
 			continue;
 		}
 		/* A write that made progress restarts the clock. */
-		deadline = conn_now_usec() + CONN_WRITE_TIMEOUT_MS * 1000LL;
+		deadline = conn_now_usec() + c->send_timeout_usec;
 		c->answered = true;
 		while (iovcnt > 0 && (size_t)n >= iov->iov_len) {
 			n -= (ssize_t)iov->iov_len;
@@ -219,6 +225,16 @@ conn_write(struct conn *c, const void *data, size_t len)
 	struct iovec iov = { .iov_base = (void *)data, .iov_len = len };
 
 	return conn_writev(c, &iov, 1);
+}
+
+/*
+ * Why the last write to the client failed, for the log: a client that left,
+ * or one still connected that stopped reading for send-timeout.
+ */
+const char *
+conn_lost_why(const struct conn *c)
+{
+	return c->lost_why[0] != '\0' ? c->lost_why : "client went away";
 }
 
 /* Tell the client we are done writing, so it sees EOF even if it pipelines. */

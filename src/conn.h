@@ -9,7 +9,8 @@
 #include <sys/uio.h>
 
 #define CONN_BUFSIZE          (64 * 1024)  /* bytes read ahead from the client */
-#define CONN_WRITE_TIMEOUT_MS 30000        /* longest a client may refuse to read */
+#define CONN_SEND_TIMEOUT_MS  60000        /* send-timeout's default: longest a peer may */
+#define CONN_SEND_TIMEOUT_MAX_MS 3600000   /* refuse to read between two writes; its ceiling */
 #define CONN_LINGER_IDLE_MS   2000         /* draining a client after our last reply: */
 #define CONN_LINGER_MAX_MS    30000        /* until silent this long, at most this long */
 
@@ -20,6 +21,8 @@ struct conn {
 	size_t  off;                /* first unconsumed byte in buf */
 	size_t  len;                /* bytes in buf */
 	bool    answered;           /* written to since the last read */
+	int64_t send_timeout_usec;  /* send-timeout: longest wait for the client to read */
+	char    lost_why[64];       /* why the last write to the client failed */
 	bool    head_request;       /* answering a HEAD: replies carry no body */
 	char    buf[CONN_BUFSIZE];
 };
@@ -38,6 +41,7 @@ void     conn_shutdown(struct conn *c);
 bool     conn_has_input(const struct conn *c);
 void     conn_linger(struct conn *c);
 int64_t  conn_now_usec(void);
+const char *conn_lost_why(const struct conn *c);
 
 static inline size_t
 conn_pending(const struct conn *c)

@@ -373,6 +373,7 @@ main(int argc, char **argv)
 	/* Read per connection: an edit applies to the next one, with no reload. */
 	config_load(&cfg, opt.config_path, opt.config_given, &opt.o);
 	upstream_check_config(&cfg);
+	conn.send_timeout_usec = cfg.send_timeout_ms * 1000LL;
 #ifdef GFPROXY_ESCAPE_PROBE
 	/* A test build (tests/system/escape.c): confined as below, then it tries to get out. */
 	if (getenv("GFPROXY_PROBE_UNCONFINED") == NULL)

@@ -405,7 +405,7 @@ tunnel_relay(CURL *curl, curl_socket_t ufd, struct conn *c, struct upstream_resu
 				client_open = false;
 				shutdown(ufd, SHUT_WR);
 			} else if (tunnel_send(curl, ufd, buf, (size_t)n,
-			    conn_now_usec() + CONN_WRITE_TIMEOUT_MS * 1000LL) < 0) {
+			    conn_now_usec() + c->send_timeout_usec) < 0) {
 				res->why = "upstream write failed";
 				break;
 			} else
@@ -551,7 +551,7 @@ tunnel_forward(struct upstream *u, struct http_server *h, const struct http_requ
 		/* Refused: relay the answer's head only, and end the connection. */
 		if (tunnel_client_head(th, res->status, false, out, out_size,
 		    &len) < 0 || conn_write(h->conn, out, len) < 0)
-			res->why = "client went away";
+			res->why = conn_lost_why(h->conn);
 		else
 			res->why = "upstream refused the upgrade";
 		res->client_fault = res->status < 500;
@@ -559,7 +559,7 @@ tunnel_forward(struct upstream *u, struct http_server *h, const struct http_requ
 	}
 	if (tunnel_client_head(th, 101, true, out, out_size, &len) < 0 ||
 	    conn_write(h->conn, out, len) < 0) {
-		res->why = "client went away";
+		res->why = conn_lost_why(h->conn);
 		goto done;
 	}
 	/* Bytes that came along with either head already belong to the tunnel. */
@@ -567,7 +567,7 @@ tunnel_forward(struct upstream *u, struct http_server *h, const struct http_requ
 	     conn_write(h->conn, th->raw + th->parsed, th->len - th->parsed) < 0) ||
 	    (conn_pending(h->conn) > 0 &&
 	     tunnel_send(u->curl, ufd, h->conn->buf + h->conn->off, conn_pending(h->conn),
-	     conn_now_usec() + CONN_WRITE_TIMEOUT_MS * 1000LL) < 0)) {
+	     conn_now_usec() + h->conn->send_timeout_usec) < 0)) {
 		res->why = "tunnel write failed";
 		goto done;
 	}

@@ -786,7 +786,7 @@ upstream_client_lost(struct transfer *t, bool with_head)
 	if (with_head)
 		t->head_sent = false;
 	t->res->keep_alive = false;
-	return transfer_fail(t, 499, "client went away");
+	return transfer_fail(t, 499, conn_lost_why(t->h->conn));
 }
 
 /*
@@ -998,7 +998,7 @@ upstream_header_cb(char *buf, size_t size, size_t nmemb, void *userdata)
 		/* End of a head. */
 		if (t->status == 100) {
 			if (http_send_continue(t->h) < 0)
-				return transfer_fail(t, 499, "client went away"), 0;
+				return transfer_fail(t, 499, conn_lost_why(t->h->conn)), 0;
 		} else if (t->status == 101) {
 			return transfer_fail(t, 502, "unexpected 101 from upstream"), 0;
 		} else if (t->status >= 200 || t->req->version >= 11) {
@@ -1524,7 +1524,7 @@ upstream_forward(struct upstream *u, struct http_server *h, const struct http_re
 		rc = CURLE_PARTIAL_FILE;
 	if (rc == CURLE_OK && t->head_sent) {
 		if ((t->chunked_out ? upstream_send_last_chunk(t) : upstream_flush_head(t)) < 0) {
-			res->why = "client went away";
+			res->why = conn_lost_why(t->h->conn);
 			res->keep_alive = false;
 			if (!t->head_sent)
 				res->status = 499;  /* not even the head reached it */

@@ -254,3 +254,38 @@ expect_417() {
 		[ "$rss" -lt "$RSS_LIMIT_KB" ] || fail "gfproxy peak RSS ${rss} kB >= ${RSS_LIMIT_KB} kB"
 	fi
 }
+
+@test "streaming: a client that stops reading is cut after send-timeout, and the log says so" {
+	start_backend --test-endpoints
+	printf '[global]\nsend-timeout = 1\n' >"$GF_TMP/send.conf"
+	gf_activate PROXY "$GF_PROXY_BIN" --config "$GF_TMP/send.conf" --upstream "$BACKEND_URL"
+	# Reads the head, then nothing for 4 s: far more than the socket buffers hold is due.
+	run "$GF_PY" - "$PROXY_PORT" <<-'EOF'
+		import socket, sys, time
+		s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+		s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+		s.sendall(b"GET /proxy/bytes/268435456 HTTP/1.1\r\nHost: x\r\n\r\n")
+		head = s.recv(4096)
+		time.sleep(4)
+		got = len(head)
+		try:
+		    while True:
+		        d = s.recv(1 << 20)
+		        if not d:
+		            break
+		        got += len(d)
+		except OSError:
+		    pass
+		print("got", "all" if got > 268435456 else "part")
+	EOF
+	assert_output "got part"
+	wait_log PROXY '^<4>GET /proxy/bytes/268435456 -> .*: client read nothing for 1000 ms \(send-timeout\)$'
+}
+
+@test "streaming: send-timeout out of range is a configuration error with its line" {
+	gf_need_proxy
+	printf '[global]\nsend-timeout = 0\n' >"$GF_TMP/bad.conf"
+	run "$GF_PROXY_BIN" --check-config "$GF_TMP/bad.conf"
+	assert_failure 78
+	assert_output --partial "bad.conf:2: send-timeout = 0: send-timeout must be seconds"
+}
