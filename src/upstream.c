@@ -1153,8 +1153,11 @@ upstream_progress_cb(void *userdata, curl_off_t dltotal, curl_off_t dlnow,
 	/* libcurl is done with what it read: a head still held goes now. */
 	if (!t->expect_refused && upstream_flush_head(t) < 0)
 		return 1;
-	/* Once the head is out, a write to a client that left fails by itself. */
-	if (!t->head_sent && now - t->last_liveness >= UPSTREAM_LIVENESS_INTERVAL_MS * 1000LL) {
+	/*
+	 * A client that left is noticed in every phase: a write to it would fail
+	 * by itself, but an upstream silent mid-response gives nothing to write.
+	 */
+	if (now - t->last_liveness >= UPSTREAM_LIVENESS_INTERVAL_MS * 1000LL) {
 		t->last_liveness = now;
 		if (upstream_client_gone(t)) {
 			transfer_fail(t, 499, "client went away");

@@ -289,3 +289,45 @@ expect_417() {
 	assert_failure 78
 	assert_output --partial "bad.conf:2: send-timeout = 0: send-timeout must be seconds"
 }
+
+@test "streaming: a client that leaves while the upstream is silent mid-response is noticed within a second, once, as the client's doing" {
+	# The upstream sends a head and one chunk, then nothing for 20 s; it prints
+	# how long after that chunk its connection was closed.
+	gf_bg SILENT "$GF_PY" -c '
+import socket, sys, time
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("127.0.0.1", 0)); l.listen(4)
+print(l.getsockname()[1], flush=True)
+c, _ = l.accept()
+buf = b""
+while b"\r\n\r\n" not in buf:
+    buf += c.recv(4096)
+c.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+t0 = time.monotonic()
+c.settimeout(20)
+try:
+    c.recv(1)
+except OSError:
+    pass
+print("closed after %.1f s" % (time.monotonic() - t0), flush=True)
+time.sleep(30)'
+	start_proxy --upstream "http://127.0.0.1:$SILENT_PORT" --timeout 30
+	"$GF_PY" - "$PROXY_PORT" <<-'EOF'
+		import socket, sys
+		s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+		s.sendall(b"GET /proxy/events HTTP/1.1\r\nHost: x\r\n\r\n")
+		got = b""
+		while b"hello" not in got:
+		    got += s.recv(4096)
+		s.close()
+	EOF
+	for _ in $(seq 50); do
+		grep -q '^closed after' "$GF_TMP/SILENT.out" && break
+		sleep 0.1
+	done
+	run cat "$GF_TMP/SILENT.out"
+	assert_line --regexp '^closed after (0|1)\.[0-9] s$'
+	wait_log PROXY '^<4>GET /proxy/events -> .*: client went away$'
+	run grep -c '^<[0-7]>' "$GF_TMP/PROXY.err"
+	assert_output 1
+}
