@@ -152,27 +152,30 @@ http_name_eq(const char *a, size_t alen, const char *b)
 	return strlen(b) == alen && strncasecmp(a, b, alen) == 0;
 }
 
-bool
-http_is_hop_by_hop(const char *name, size_t len)
+/* Is this name, in any case, one of a table's? */
+static bool
+http_name_in(const char *const *table, size_t n, const char *name, size_t len)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(http_hop_by_hop_fields) / sizeof(http_hop_by_hop_fields[0]); i++)
-		if (http_name_eq(name, len, http_hop_by_hop_fields[i]))
+	for (i = 0; i < n; i++)
+		if (http_name_eq(name, len, table[i]))
 			return true;
 	return false;
+}
+#define HTTP_NAME_IN(table, name, len) \
+	http_name_in((table), sizeof(table) / sizeof((table)[0]), (name), (len))
+
+bool
+http_is_hop_by_hop(const char *name, size_t len)
+{
+	return HTTP_NAME_IN(http_hop_by_hop_fields, name, len);
 }
 
 bool
 http_connection_protected(const char *name, size_t len)
 {
-	size_t i;
-
-	for (i = 0; i < sizeof(http_connection_protected_fields) /
-	    sizeof(http_connection_protected_fields[0]); i++)
-		if (http_name_eq(name, len, http_connection_protected_fields[i]))
-			return true;
-	return false;
+	return HTTP_NAME_IN(http_connection_protected_fields, name, len);
 }
 
 /* Is this a forwarded-address field, in any spelling of '-' and '_'? */
@@ -200,16 +203,9 @@ http_is_forwarded_address(const char *name, size_t len)
 bool
 http_trailer_forbidden(const char *name, size_t len)
 {
-	size_t i;
-
 	/* A trailer is not a header: where it came from is never said there. */
-	if (http_is_hop_by_hop(name, len) || http_is_forwarded_address(name, len))
-		return true;
-	for (i = 0; i < sizeof(http_trailer_forbidden_fields) /
-	    sizeof(http_trailer_forbidden_fields[0]); i++)
-		if (http_name_eq(name, len, http_trailer_forbidden_fields[i]))
-			return true;
-	return false;
+	return http_is_hop_by_hop(name, len) || http_is_forwarded_address(name, len) ||
+	    HTTP_NAME_IN(http_trailer_forbidden_fields, name, len);
 }
 
 /* Does a comma-separated list (Connection, TE, Expect) hold this token? */
