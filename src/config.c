@@ -27,6 +27,7 @@ struct config_parser {
 	unsigned         line;          /* of the line libinih is looking at */
 	struct route    *route;         /* the [route NAME] being read */
 	bool             in_global;
+	bool             in_tls;
 };
 
 void
@@ -238,6 +239,13 @@ config_free(struct config *cfg)
 	for (i = 0; i < cfg->nroutes; i++)
 		config_free_route(cfg->routes[i]);
 	cfg->nroutes = 0;
+	for (i = 0; i < cfg->ntls_pairs; i++) {
+		free(cfg->tls_pairs[i].chain);
+		free(cfg->tls_pairs[i].key);
+	}
+	cfg->ntls_pairs = 0;
+	free(cfg->tls_ticket_key);
+	cfg->tls_ticket_key = NULL;
 }
 
 static struct route *
@@ -542,6 +550,49 @@ config_global_key(struct config_parser *p, const char *name, const char *value,
 		*why = "unknown key in [global]";
 }
 
+/*
+ * [tls]: "certificate = CHAIN KEY", once per certificate (gfproxy --tls
+ * picks one by SNI), and "ticket-key = FILE". Only the paths are kept: the
+ * files are read by each connection, so a renewal needs no reload.
+ */
+static void
+config_tls_key(struct config_parser *p, const char *name, const char *value,
+    const char **why)
+{
+	struct config *cfg = p->cfg;
+	struct tls_pair *tp;
+	const char *sp;
+
+	if (strcmp(name, "certificate") == 0) {
+		sp = strpbrk(value, " \t");
+		if (value[0] != '/' || sp == NULL || sp[strspn(sp, " \t")] != '/' ||
+		    strpbrk(sp + strspn(sp, " \t"), " \t") != NULL)
+			*why = "expected two absolute paths: the certificate chain, then its key";
+		else if (cfg->ntls_pairs == CONFIG_MAX_CERTS)
+			*why = "too many certificates (at most 16)";
+		else {
+			tp = &cfg->tls_pairs[cfg->ntls_pairs];
+			tp->chain = strndup(value, (size_t)(sp - value));
+			tp->key = strdup(sp + strspn(sp, " \t"));
+			tp->line = p->line;
+			if (tp->chain == NULL || tp->key == NULL) {
+				free(tp->chain);
+				free(tp->key);
+				*why = "out of memory";
+			} else
+				cfg->ntls_pairs++;
+		}
+	} else if (strcmp(name, "ticket-key") == 0) {
+		if (value[0] != '/')
+			*why = "expected an absolute path";
+		else if ((free(cfg->tls_ticket_key), cfg->tls_ticket_key = strdup(value)) == NULL)
+			*why = "out of memory";
+		else
+			cfg->tls_ticket_key_line = p->line;
+	} else
+		*why = "unknown key in [tls]";
+}
+
 /* libinih calls this once per "name = value"; sections were seen by the reader. */
 static int
 config_handler(void *user, const char *section, const char *name, const char *value)
@@ -551,6 +602,8 @@ config_handler(void *user, const char *section, const char *name, const char *va
 
 	if (p->in_global)
 		config_global_key(p, name, value, &why);
+	else if (p->in_tls)
+		config_tls_key(p, name, value, &why);
 	else if (p->route != NULL)
 		config_route_key(p, name, value, &why);
 	else if (*section == '\0')
@@ -571,6 +624,7 @@ config_section(struct config_parser *p, const char *s)
 
 	p->route = NULL;
 	p->in_global = false;
+	p->in_tls = false;
 	if (end == NULL) {
 		config_error(p->cfg, p->line, "malformed section header: missing ']'");
 		return;
@@ -580,10 +634,12 @@ config_section(struct config_parser *p, const char *s)
 	name[len] = '\0';
 	if (strcmp(name, "global") == 0)
 		p->in_global = true;
+	else if (strcmp(name, "tls") == 0)
+		p->in_tls = true;
 	else if (strncmp(name, "route ", 6) == 0 && name[6] != '\0' && name[6] != ' ')
 		p->route = config_new_route(p->cfg, name + 6, p->line);
 	else
-		config_error(p->cfg, p->line, "unknown section [%s]: use [global] or [route NAME]",
+		config_error(p->cfg, p->line, "unknown section [%s]: use [global], [tls] or [route NAME]",
 		    name);
 }
 

@@ -14,6 +14,7 @@
 #define CONFIG_MAX_TRUSTED      32    /* trusted-proxies entries */
 #define CONFIG_MAX_ERRORS       32    /* reported per file */
 #define CONFIG_MAX_TIMEOUT_MS   (24 * 3600 * 1000L)
+#define CONFIG_MAX_CERTS        16    /* certificate pairs in [tls] */
 
 /*
  * An upstream's response head: max-response-head bounds its field lines
@@ -80,6 +81,13 @@ struct route {
 	unsigned             line;      /* where its section starts */
 };
 
+/* One [tls] "certificate = CHAIN KEY" line: PEM files, read per connection. */
+struct tls_pair {
+	char        *chain;             /* the certificate, then its intermediates */
+	char        *key;
+	unsigned     line;
+};
+
 struct cidr {
 	int             family;         /* AF_INET or AF_INET6 */
 	unsigned char   addr[16];
@@ -100,6 +108,10 @@ struct config {
 	bool             forwarded;     /* emit RFC 7239 Forwarded */
 	bool             via;           /* emit Via */
 	long             send_timeout_ms; /* longest a client may refuse to read */
+	struct tls_pair  tls_pairs[CONFIG_MAX_CERTS];   /* [tls], chosen by SNI */
+	size_t           ntls_pairs;
+	char            *tls_ticket_key;  /* shared session ticket keys, or NULL */
+	unsigned         tls_ticket_key_line;
 	/* "FILE:LINE: message" for each problem found. */
 	char             errors[CONFIG_MAX_ERRORS][CONFIG_MAX_LINE + 128];
 	size_t           nerrors;

@@ -19,6 +19,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "conn.h"
+#include "tls.h"
 
 int64_t
 conn_now_usec(void)
@@ -134,6 +135,57 @@ conn_wait(int fd, short events, int64_t deadline_usec)
 }
 
 /*
+ * The TLS handshake on the connection, within TLS_HANDSHAKE_TIMEOUT_MS; from
+ * then on every read and write goes through t. On failure, t says why
+ * (tls_fault_why()).
+ */
+int
+conn_start_tls(struct conn *c, struct tls *t)
+{
+	int64_t deadline = conn_now_usec() + TLS_HANDSHAKE_TIMEOUT_MS * 1000LL;
+	short events = 0;
+	int r;
+
+	while ((r = tls_accept(t, c->fd, &events)) == 0) {
+		if ((r = conn_wait(c->fd, events, deadline)) < 0) {
+			tls_abort(t, TLS_FAULT_PEER, r == -ETIMEDOUT ?
+			    "TLS handshake not done within its timeout" : "TLS handshake: poll failed");
+			return -1;
+		}
+	}
+	if (r < 0)
+		return -1;
+	c->tls = t;
+	return 0;
+}
+
+/*
+ * One read without waiting: bytes read, 0 at EOF, or a negative errno
+ * (-EAGAIN: wait for *ret_events).
+ */
+static ssize_t
+conn_recv(struct conn *c, void *buf, size_t len, short *ret_events)
+{
+	ssize_t n;
+
+	*ret_events = POLLIN;
+	if (c->tls != NULL)
+		return tls_read(c->tls, buf, len, ret_events);
+	while ((n = read(c->fd, buf, len)) < 0 && errno == EINTR)
+		;
+	return n >= 0 ? n : errno == EWOULDBLOCK ? -EAGAIN : -errno;
+}
+
+/* conn_recv() for a caller that polls the fd itself (a tunnel). */
+ssize_t
+conn_read(struct conn *c, void *buf, size_t len)
+{
+	short events;
+
+	return conn_recv(c, buf, len, &events);
+}
+
+/*
  * Read more client bytes into the buffer, waiting until deadline_usec at
  * the latest. Returns bytes read, 0 at EOF, or a negative errno (-ETIMEDOUT,
  * -ENOBUFS when the buffer is full of unconsumed bytes).
@@ -141,7 +193,8 @@ conn_wait(int fd, short events, int64_t deadline_usec)
 ssize_t
 conn_fill(struct conn *c, int64_t deadline_usec)
 {
-	ssize_t n;
+	ssize_t n, more;
+	short events;
 	int r;
 
 	if (c->off > 0) {
@@ -157,22 +210,30 @@ conn_fill(struct conn *c, int64_t deadline_usec)
 	 * connection, a body under way) the bytes are usually there: read first,
 	 * and always when asked not to wait (a deadline of 0).
 	 */
-	if (c->answered && deadline_usec > 0) {
+	if (c->answered && deadline_usec > 0 && tls_pending(c->tls) == 0) {
 		c->answered = false;
 		if ((r = conn_wait(c->fd, POLLIN, deadline_usec)) < 0)
 			return r;
 	}
 	for (;;) {
-		n = read(c->fd, c->buf + c->len, sizeof(c->buf) - c->len);
+		n = conn_recv(c, c->buf + c->len, sizeof(c->buf) - c->len, &events);
 		if (n >= 0) {
 			c->len += (size_t)n;
+			/*
+			 * Take what TLS has decrypted already: callers poll the
+			 * socket, which would not wake for it.
+			 */
+			while (n > 0 && c->len < sizeof(c->buf) && tls_pending(c->tls) > 0 &&
+			    (more = conn_recv(c, c->buf + c->len, sizeof(c->buf) - c->len,
+			    &events)) > 0) {
+				c->len += (size_t)more;
+				n += more;
+			}
 			return n;
 		}
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			return -errno;
-		if ((r = conn_wait(c->fd, POLLIN, deadline_usec)) < 0)
+		if (n != -EAGAIN)
+			return n;
+		if ((r = conn_wait(c->fd, events, deadline_usec)) < 0)
 			return r;
 	}
 }
@@ -181,6 +242,7 @@ int
 conn_writev(struct conn *c, struct iovec *iov, int iovcnt)
 {
 	int64_t deadline = conn_now_usec() + c->send_timeout_usec;
+	short events = POLLOUT;
 	ssize_t n;
 	int r;
 
@@ -190,13 +252,16 @@ conn_writev(struct conn *c, struct iovec *iov, int iovcnt)
 			iov++, iovcnt--;
 			continue;
 		}
-		n = writev(c->fd, iov, iovcnt);
+		if (c->tls != NULL)
+			n = tls_writev(c->tls, iov, iovcnt, &events);
+		else if ((n = writev(c->fd, iov, iovcnt)) < 0)
+			n = errno == EWOULDBLOCK ? -EAGAIN : -errno;
 		if (n < 0) {
-			if (errno == EINTR)
+			if (n == -EINTR)
 				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				return -errno;
-			if ((r = conn_wait(c->fd, POLLOUT, deadline)) == -ETIMEDOUT)
+			if (n != -EAGAIN)
+				return (int)n;
+			if ((r = conn_wait(c->fd, events, deadline)) == -ETIMEDOUT)
 				snprintf(c->lost_why, sizeof(c->lost_why),
 				    "client read nothing for %lld ms (send-timeout)",
 				    (long long)(c->send_timeout_usec / 1000));
@@ -241,6 +306,8 @@ conn_lost_why(const struct conn *c)
 void
 conn_shutdown(struct conn *c)
 {
+	if (c->tls != NULL)
+		tls_shutdown(c->tls);
 	shutdown(c->fd, SHUT_WR);
 }
 
@@ -250,7 +317,7 @@ conn_has_input(const struct conn *c)
 {
 	char byte;
 
-	return conn_pending(c) > 0 || recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+	return conn_pending(c) > 0 || tls_pending(c->tls) > 0 || recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
 }
 
 /*

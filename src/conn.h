@@ -14,8 +14,11 @@
 #define CONN_LINGER_IDLE_MS   2000         /* draining a client after our last reply: */
 #define CONN_LINGER_MAX_MS    30000        /* until silent this long, at most this long */
 
+struct tls;
+
 struct conn {
 	int     fd;                 /* the connection, read and written */
+	struct tls *tls;            /* TLS over fd (gfproxy --tls), or NULL */
 	char    peer_addr[64];      /* numeric address, or "unix" */
 	char    peer_port[8];
 	size_t  off;                /* first unconsumed byte in buf */
@@ -34,6 +37,8 @@ struct conn {
 #define EXIT_CONFIG  78   /* configuration error */
 
 int      conn_open(struct conn *c, const char **ret_why);
+int      conn_start_tls(struct conn *c, struct tls *t);
+ssize_t  conn_read(struct conn *c, void *buf, size_t len);
 ssize_t  conn_fill(struct conn *c, int64_t deadline_usec);
 int      conn_write(struct conn *c, const void *data, size_t len);
 int      conn_writev(struct conn *c, struct iovec *iov, int iovcnt);
@@ -42,6 +47,13 @@ bool     conn_has_input(const struct conn *c);
 void     conn_linger(struct conn *c);
 int64_t  conn_now_usec(void);
 const char *conn_lost_why(const struct conn *c);
+
+/* The scheme the client used, for X-Forwarded-Proto and Forwarded. */
+static inline const char *
+conn_scheme(const struct conn *c)
+{
+	return c->tls != NULL ? "https" : "http";
+}
 
 static inline size_t
 conn_pending(const struct conn *c)

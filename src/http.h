@@ -41,6 +41,7 @@ struct http_request {
 	struct http_header   trailers[HTTP_MAX_TRAILERS];
 	size_t               ntrailers;
 	const char          *host;          /* the Host field, or NULL */
+	const char          *scheme;        /* "http", or "https" over TLS */
 	int64_t              content_length; /* -1 when absent */
 	bool                 chunked;
 	bool                 has_body;

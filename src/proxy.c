@@ -18,6 +18,7 @@
 #include "journal.h"
 #include "route.h"
 #include "sandbox.h"
+#include "tls.h"
 #include "tunnel.h"
 #include "upstream.h"
 #ifdef GFPROXY_ESCAPE_PROBE
@@ -28,6 +29,8 @@ struct proxy_options {
 	const char              *config_path;
 	bool                     config_given;
 	bool                     check_only;
+	bool                     tls;           /* --tls: the client speaks TLS */
+	const char              *rotate_path;   /* --rotate-ticket-key FILE */
 	struct config_overrides  o;
 };
 
@@ -37,6 +40,7 @@ proxy_usage(FILE *f)
 	fprintf(f,
 	    "usage: gfproxy [options]\n"
 	    "       gfproxy --check-config [FILE]\n"
+	    "       gfproxy --rotate-ticket-key FILE\n"
 	    "\n"
 	    "Serve one client connection, passed by systemd socket activation (fd 3)\n"
 	    "or inetd (stdin), forwarding requests to the upstreams of their route.\n"
@@ -52,6 +56,9 @@ proxy_usage(FILE *f)
 	    "                             silence mid-response (default 30)\n"
 	    "  -c, --connect-timeout SECONDS  upstream connect timeout (default 5)\n"
 	    "  -b, --max-body BYTES       largest request body, K/M/G suffixes (default 1G)\n"
+	    "  -T, --tls                  the client speaks TLS: certificates from [tls]\n"
+	    "  -R, --rotate-ticket-key FILE  new TLS session ticket key in FILE, the\n"
+	    "                             current one kept as the previous, and exit\n"
 	    "  -h, --help                 show this help\n"
 	    "  -V, --version              show the version, and libcurl's\n"
 	    "\n"
@@ -98,13 +105,15 @@ proxy_options(int argc, char **argv, struct proxy_options *opt)
 		{ "timeout",         required_argument, NULL, 't' },
 		{ "connect-timeout", required_argument, NULL, 'c' },
 		{ "max-body",        required_argument, NULL, 'b' },
+		{ "tls",             no_argument,       NULL, 'T' },
+		{ "rotate-ticket-key", required_argument, NULL, 'R' },
 		{ "help",            no_argument,       NULL, 'h' },
 		{ "version",         no_argument,       NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "f:Cu:p:t:c:b:hV", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "f:Cu:p:t:c:b:TR:hV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'f':
 			opt->config_path = optarg;
@@ -136,6 +145,18 @@ proxy_options(int argc, char **argv, struct proxy_options *opt)
 				fprintf(stderr, "gfproxy: invalid --max-body '%s'\n", optarg);
 				return EXIT_USAGE;
 			}
+			break;
+		case 'T':
+		case 'R':
+			if (!tls_available()) {
+				fprintf(stderr, "gfproxy: --%s: this gfproxy is built without TLS "
+				    "(make CURL=static-notls)\n", ch == 'T' ? "tls" : "rotate-ticket-key");
+				return EXIT_USAGE;
+			}
+			if (ch == 'T')
+				opt->tls = true;
+			else
+				opt->rotate_path = optarg;
 			break;
 		case 'h':
 			proxy_usage(stdout);
@@ -169,6 +190,12 @@ proxy_check_config(const struct proxy_options *opt, struct config *cfg)
 
 	config_load(cfg, opt->config_path, opt->config_given, &opt->o);
 	upstream_check_config(cfg);
+	if (tls_available())
+		tls_check_config(cfg);
+	else if (cfg->ntls_pairs > 0 || cfg->tls_ticket_key != NULL)
+		config_error(cfg, cfg->ntls_pairs > 0 ? cfg->tls_pairs[0].line :
+		    cfg->tls_ticket_key_line, "[tls]: this gfproxy is built without TLS "
+		    "(make CURL=static-notls)");
 	for (i = 0; i < cfg->nerrors; i++)
 		fprintf(stderr, "%s\n", cfg->errors[i]);
 	if (cfg->nerrors > 0) {
@@ -246,14 +273,15 @@ proxy_log(const struct conn *c, const struct http_request *req, const char *upst
     int status, const struct upstream_result *res, int64_t start_usec)
 {
 	char target[512], url[640], why[256], num[6][24], message[JOURNAL_MAX_MESSAGE];
+	/* A version and a cipher name are short: OpenSSL's longest is under 64 bytes. */
 	const char *code, *sent;
 	int64_t usec = conn_now_usec() - start_usec;
 	int prio;
 
 	/* The escaped parts, a method and six numbers fit in one message. */
-	_Static_assert(sizeof(target) + sizeof(url) + sizeof(why) + sizeof(num) + 64 <=
+	_Static_assert(sizeof(target) + sizeof(url) + sizeof(why) + sizeof(num) + 64 + 80 <=
 	    JOURNAL_MAX_MESSAGE, "log message too small");
-	struct journal_field fields[12];
+	struct journal_field fields[14];
 	size_t n = 0, len = 0;
 
 	journal_escape(target, sizeof(target), req->target, req->target_len);
@@ -285,12 +313,18 @@ proxy_log(const struct conn *c, const struct http_request *req, const char *upst
 	if (res->why != NULL)
 		fields[n++] = (struct journal_field){ "ERROR", why };
 	fields[n++] = (struct journal_field){ "SANDBOX", proxy_confinement };
+	if (c->tls != NULL) {
+		fields[n++] = (struct journal_field){ "TLS_VERSION", tls_version(c->tls) };
+		fields[n++] = (struct journal_field){ "TLS_CIPHER", tls_cipher(c->tls) };
+	}
 
 	/* "GET /a -> http://b/a 200 29B 1.2ms: why": always fits, see above. */
 	(void)http_cat(message, sizeof(message), &len, req->method, " ", target,
 	    upstream_url != NULL ? " -> " : "", upstream_url != NULL ? url : "",
 	    " ", code, " ", sent, "B ", proxy_number(num[4], (uint64_t)usec / 1000), ".",
 	    proxy_number(num[5], (uint64_t)usec % 1000 / 100), "ms",
+	    c->tls != NULL ? " " : "", c->tls != NULL ? tls_version(c->tls) : "",
+	    c->tls != NULL ? " " : "", c->tls != NULL ? tls_cipher(c->tls) : "",
 	    res->why != NULL ? ": " : "", why, NULL);
 	journal_write(prio, fields, n, message);
 }
@@ -344,6 +378,55 @@ proxy_broken_config(struct conn *c, const struct http_request *req, const struct
 	proxy_log(c, req, NULL, 503, &res, start_usec);
 }
 
+/* A line naming the client, for what happens before its first request. */
+static void
+proxy_conn_log(const struct conn *c, int prio, const char *why)
+{
+	struct journal_field fields[] = {
+		{ "REMOTE_ADDR", c->peer_addr },
+		{ "REMOTE_PORT", c->peer_port },
+		{ "ERROR", why },
+	};
+
+	journal_log(prio, fields, sizeof(fields) / sizeof(fields[0]), "%s:%s: %s",
+	    c->peer_addr, c->peer_port, why);
+}
+
+/*
+ * --tls: no usable [tls] is the administrator's to fix, at PRIORITY 2;
+ * unreadable ticket keys only cost resumption.
+ */
+static int
+proxy_tls_files(const struct conn *c, const struct config *cfg, struct tls **ret)
+{
+	const char *why = NULL;
+
+	if (tls_new(ret, cfg, &why) < 0) {
+		proxy_conn_log(c, LOG_CRIT, why);
+		return -1;
+	}
+	if (why != NULL)
+		proxy_conn_log(c, LOG_ERR, why);
+	return 0;
+}
+
+/*
+ * A handshake that fails is one line, then the connection is closed: at
+ * PRIORITY 2 when our certificate or key is at fault, 4 when the client is.
+ */
+static int
+proxy_handshake(struct conn *c, struct tls *t)
+{
+	enum tls_fault fault;
+	const char *why;
+
+	if (conn_start_tls(c, t) == 0)
+		return 0;
+	fault = tls_fault_why(t, &why);
+	proxy_conn_log(c, fault == TLS_FAULT_CERT ? LOG_CRIT : LOG_WARNING, why);
+	return -1;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -353,6 +436,7 @@ main(int argc, char **argv)
 	static struct http_server h;
 	static struct http_request req;
 	struct upstream up = { 0 };
+	struct tls *tls = NULL;
 	struct upstream_result res;
 	const struct route *route;
 	const char *why = NULL;
@@ -365,6 +449,13 @@ main(int argc, char **argv)
 		return r;
 	if (opt.check_only)
 		return proxy_check_config(&opt, &cfg);
+	if (opt.rotate_path != NULL) {
+		if (tls_rotate_ticket_key(opt.rotate_path, &why) < 0) {
+			fprintf(stderr, "gfproxy: --rotate-ticket-key %s: %s\n", opt.rotate_path, why);
+			return EXIT_OSERR;
+		}
+		return EXIT_SUCCESS;
+	}
 	if ((r = conn_open(&conn, &why)) != 0) {
 		fprintf(stderr, "gfproxy: %s\n", why);
 		return r;
@@ -383,10 +474,20 @@ main(int argc, char **argv)
 		escape_probe(conn.fd, req.target);
 	return EXIT_SUCCESS;
 #endif
+	/* The certificates and keys are read now, before confinement; parsed in the handshake. */
+	if (opt.tls && proxy_tls_files(&conn, &cfg, &tls) < 0)
+		return EXIT_CONFIG;
 	if ((proxy_confinement = proxy_sandbox(&cfg)) == NULL) {
-		http_error(&conn, 503, "cannot confine the process");
+		if (tls == NULL)
+			http_error(&conn, 503, "cannot confine the process");
 		conn_linger(&conn);
 		return EXIT_OSERR;
+	}
+	/* The client's first bytes are its ClientHello, parsed confined. */
+	if (tls != NULL && proxy_handshake(&conn, tls) < 0) {
+		tls_free(tls);
+		config_free(&cfg);
+		return EXIT_SUCCESS;
 	}
 	/* Heads are checked against the largest limit, bodies against their route's. */
 	for (i = 0; i < cfg.nroutes; i++)
@@ -444,6 +545,7 @@ main(int argc, char **argv)
 	else
 		conn_shutdown(&conn);
 	upstream_free(&up);
+	tls_free(tls);
 	config_free(&cfg);
 	return EXIT_SUCCESS;
 }

@@ -398,8 +398,8 @@ tunnel_relay(CURL *curl, curl_socket_t ufd, struct conn *c, struct upstream_resu
 			break;
 		}
 		if (pfd[0].revents != 0) {
-			n = read(c->fd, buf, TUNNEL_BUFSIZE);
-			if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			n = conn_read(c, buf, TUNNEL_BUFSIZE);
+			if (n == -EAGAIN)
 				continue;
 			if (n <= 0) {
 				client_open = false;

@@ -532,12 +532,12 @@ upstream_forwarding_fields(struct fields *list, const struct config *cfg,
 	    (!fw->xf_host && req->host != NULL && !upstream_ruled(r, "X-Forwarded-Host") &&
 	     fields_add(list, "X-Forwarded-Host", ": ", req->host) < 0) ||
 	    (!fw->xf_proto && !upstream_ruled(r, "X-Forwarded-Proto") &&
-	     fields_add(list, "X-Forwarded-Proto", ": ", "http") < 0))
+	     fields_add(list, "X-Forwarded-Proto", ": ", req->scheme) < 0))
 		return -1;
 	if (cfg->forwarded && !upstream_ruled(r, "Forwarded")) {
 		/* RFC 7239: an IPv6 node is bracketed and quoted; quote the host always. */
 		snprintf(node, sizeof(node), strchr(peer, ':') != NULL ?
-		    "for=\"[%s]\";proto=http" : "for=%s;proto=http", peer);
+		    "for=\"[%s]\";proto=%s" : "for=%s;proto=%s", peer, req->scheme);
 		if (req->host != NULL && strpbrk(req->host, "\"\\") == NULL) {
 			size_t len = strlen(node);
 			snprintf(node + len, sizeof(node) - len, ";host=\"%s\"", req->host);

@@ -1,0 +1,237 @@
+#!/usr/bin/env bats
+# gfproxy --tls: TLS towards the client. Against a gfproxy built without TLS
+# (make CURL=static-notls) each test checks the refusal instead.
+
+load helpers
+load config_helpers
+load tls_helpers
+
+@test "tls: SNI picks the certificate that names the host; the first one without SNI" {
+	gf_has_tls || { tls_without_tls; return; }
+	tls_pair
+	run tls_subject a.test
+	assert_output a.test
+	run tls_subject b.test
+	assert_output b.test
+	run tls_subject other.test
+	assert_output a.test
+	run s_client -noservername
+	assert_output --regexp 'subject=CN *= *a.test'
+	# curl verifies the chain and the name against the test CA.
+	run tls_curl b.test /echo
+	assert_success
+	assert_line 'header: Host: b.test:'"$PROXY_PORT"
+}
+
+@test "tls: the upstream sees X-Forwarded-Proto: https and Forwarded proto=https" {
+	gf_has_tls || { tls_without_tls; return; }
+	start_backend --test-endpoints
+	tls_ca
+	tls_leaf a a.test
+	tls_leaf b b.test
+	tls_conf tls
+	sed -i '1i [global]\nforwarded = yes' "$GF_TMP/tls.conf"
+	start_conf_proxy tls --tls
+	run tls_curl a.test /echo
+	assert_success
+	assert_line 'header: X-Forwarded-Proto: https'
+	assert_line --regexp '^header: Forwarded: for=127\.0\.0\.1;proto=https;host="a\.test:[0-9]+"$'
+}
+
+@test "tls: TLS 1.1 is refused with one log line; 1.2 and 1.3 are served" {
+	gf_has_tls || { tls_without_tls; return; }
+	tls_pair
+	run s_client -servername a.test -tls1_1 -cipher 'DEFAULT:@SECLEVEL=0'
+	assert_output --partial 'alert protocol version'
+	assert_output --partial 'New, (NONE), Cipher is (NONE)'
+	wait_log PROXY '^<4>127\.0\.0\.1:[0-9]+: TLS handshake failed \(unsupported protocol\)$'
+	run s_client -servername a.test -tls1_2
+	assert_output --regexp 'New, TLSv1\.2, Cipher is ECDHE-ECDSA-(AES(128|256)-GCM-SHA(256|384)|CHACHA20-POLY1305)'
+	run s_client -servername a.test -tls1_3
+	assert_output --partial 'New, TLSv1.3, Cipher is TLS_'
+	# Each request's line names the version and the cipher.
+	run tls_curl a.test /echo --tlsv1.2 --tls-max 1.2 -o /dev/null
+	assert_success
+	wait_log PROXY '^<6>GET /echo -> http://127\.0\.0\.1:[0-9]+/echo 200 [0-9]+B [0-9.]+ms TLSv1\.2 ECDHE-ECDSA-'
+}
+
+@test "tls: ALPN selects http/1.1; a client offering only h2 is refused" {
+	gf_has_tls || { tls_without_tls; return; }
+	tls_pair
+	run s_client -servername a.test -alpn h2,http/1.1
+	assert_output --partial 'ALPN protocol: http/1.1'
+	run s_client -servername a.test -alpn h2
+	assert_output --partial 'no application protocol'
+	wait_log PROXY '^<4>127\.0\.0\.1:[0-9]+: TLS handshake failed \(no application protocol\)$'
+	run tls_curl a.test /echo -o /dev/null -w '%{http_version}\n'
+	assert_output 1.1
+}
+
+@test "tls: GET, POST, a chunked body, pipelined requests and a 502, over TLS" {
+	gf_has_tls || { tls_without_tls; return; }
+	tls_pair
+	run tls_curl a.test /echo
+	assert_line 'method: GET'
+	run tls_curl a.test /echo --data-binary @"$GF_TMP/a.pem"
+	assert_line 'method: POST'
+	assert_line "body-sha256: $(sha256sum <"$GF_TMP/a.pem" | cut -d' ' -f1)"
+	run tls_curl a.test /echo -H 'Transfer-Encoding: chunked' --data-binary @"$GF_TMP/a.key"
+	assert_line 'header: Transfer-Encoding: chunked'
+	assert_line "body-sha256: $(sha256sum <"$GF_TMP/a.key" | cut -d' ' -f1)"
+	# A large body, both ways, in many records.
+	head -c 3000000 /dev/urandom >"$GF_TMP/big"
+	run tls_curl a.test /echo --data-binary @"$GF_TMP/big"
+	assert_line "body-length: 3000000"
+	assert_line "body-sha256: $(sha256sum <"$GF_TMP/big" | cut -d' ' -f1)"
+	# Three requests in one write on one connection: three answers, in order.
+	run "$GF_PY" - "$PROXY_PORT" "$GF_TMP/ca.pem" <<-'EOF'
+	import socket, ssl, sys
+	ctx = ssl.create_default_context(cafile=sys.argv[2])
+	s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10),
+	                    server_hostname="a.test")
+	s.sendall(b"GET /echo?1 HTTP/1.1\r\nHost: a.test\r\n\r\n"
+	          b"GET /echo?2 HTTP/1.1\r\nHost: a.test\r\n\r\n"
+	          b"GET /echo?3 HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n")
+	data = b""
+	while True:
+	    d = s.recv(65536)
+	    if not d:
+	        break
+	    data += d
+	for line in data.split(b"\n"):
+	    if line.startswith(b"HTTP/1.1 ") or line.startswith(b"target: "):
+	        print(line.decode().strip())
+	EOF
+	assert_success
+	assert_output "HTTP/1.1 200 OK
+target: /echo?1
+HTTP/1.1 200 OK
+target: /echo?2
+HTTP/1.1 200 OK
+target: /echo?3"
+	run tls_curl a.test /down/x -o /dev/null -w '%{http_code}\n'
+	assert_output 502
+	wait_log PROXY '^<3>GET /down/x -> http://127\.0\.0\.1:[0-9]+/x 502 .* TLSv1\.3 TLS_'
+}
+
+@test "tls: renewed files serve the next connection; an open connection keeps its certificate" {
+	gf_has_tls || { tls_without_tls; return; }
+	tls_pair
+	old=$(openssl x509 -in "$GF_TMP/a.pem" -noout -serial)
+	mkfifo "$GF_TMP/go"
+	# A kept-alive connection: one request, wait for the renewal, another.
+	"$GF_PY" - "$PROXY_PORT" "$GF_TMP/ca.pem" "$GF_TMP/go" "$GF_TMP/open.der" \
+		>"$GF_TMP/open.out" 2>&1 <<-'EOF' &
+	import socket, ssl, sys
+	ctx = ssl.create_default_context(cafile=sys.argv[2])
+	s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10),
+	                    server_hostname="a.test")
+	f = s.makefile("rb")
+	def get(target, close):
+	    s.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: a.test\r\n" +
+	              (b"Connection: close\r\n" if close else b"") + b"\r\n")
+	    status = f.readline()
+	    n = 0
+	    while True:
+	        line = f.readline()
+	        if line in (b"\r\n", b""):
+	            break
+	        if line.lower().startswith(b"content-length:"):
+	            n = int(line.split(b":")[1])
+	    f.read(n)
+	    print(target.decode(), status.decode().strip(), flush=True)
+	get(b"/echo?before", False)
+	open(sys.argv[3]).read()
+	get(b"/echo?after", True)
+	open(sys.argv[4], "wb").write(s.getpeercert(binary_form=True))
+	EOF
+	client=$!
+	for i in $(seq 100); do grep -q before "$GF_TMP/open.out" && break; sleep 0.05; done
+	grep -q before "$GF_TMP/open.out" || fail "no first answer: $(cat "$GF_TMP/open.out")"
+	tls_leaf a a.test
+	new=$(openssl x509 -in "$GF_TMP/a.pem" -noout -serial)
+	[ "$old" != "$new" ] || fail "the renewed certificate has the old serial"
+	# The next connection gets the new certificate, with no reload.
+	run bash -c "timeout 10 openssl s_client -connect 127.0.0.1:$PROXY_PORT -servername a.test </dev/null 2>/dev/null | openssl x509 -noout -serial"
+	assert_output "$new"
+	echo go >"$GF_TMP/go"
+	wait "$client"
+	run cat "$GF_TMP/open.out"
+	assert_line '/echo?before HTTP/1.1 200 OK'
+	assert_line '/echo?after HTTP/1.1 200 OK'
+	run openssl x509 -inform der -in "$GF_TMP/open.der" -noout -serial
+	assert_output "$old"
+}
+
+@test "tls: a key that does not match its certificate: PRIORITY 2, a failed handshake, a --check-config error" {
+	gf_has_tls || { tls_without_tls; return; }
+	tls_pair
+	run "$GF_PROXY_BIN" --check-config "$GF_TMP/tls.conf"
+	assert_success
+	# b.test's certificate with a.test's key; a.test itself still works.
+	sed -i "s|^certificate = $GF_TMP/b.pem $GF_TMP/b.key|certificate = $GF_TMP/b.pem $GF_TMP/a.key|" \
+		"$GF_TMP/tls.conf"
+	run "$GF_PROXY_BIN" --check-config "$GF_TMP/tls.conf"
+	assert_failure 78
+	assert_output --regexp "tls\.conf:[0-9]+: certificate $GF_TMP/b\.pem $GF_TMP/a\.key: the key does not belong to the certificate"
+	run tls_curl b.test /echo
+	assert_failure 35
+	wait_log PROXY "^<2>127\\.0\\.0\\.1:[0-9]+: $GF_TMP/tls\\.conf:[0-9]+: certificate $GF_TMP/b\\.pem $GF_TMP/a\\.key: the key does not belong to the certificate\$"
+	run tls_curl a.test /echo -o /dev/null -w '%{http_code}\n'
+	assert_output 200
+	# Not a key at all, and a missing file: the same, never a crash.
+	echo garbage >"$GF_TMP/a.key"
+	run tls_curl a.test /echo
+	assert_failure 35
+	wait_log PROXY ": certificate $GF_TMP/a\\.pem $GF_TMP/a\\.key: no PEM private key in the key file\$"
+	rm "$GF_TMP/a.pem"
+	run "$GF_PROXY_BIN" --check-config "$GF_TMP/tls.conf"
+	assert_failure 78
+	assert_output --partial "certificate $GF_TMP/a.pem: No such file or directory"
+	run tls_curl a.test /echo
+	assert_failure 35
+	wait_log PROXY ": certificate $GF_TMP/a\\.pem $GF_TMP/a\\.key: cannot read it\$"
+	run grep -c 'Sanitizer\|dumped core\|signal' "$GF_TMP/PROXY.err"
+	assert_output 0
+}
+
+@test "tls: --tls without a certificate is a PRIORITY 2 line and a closed connection" {
+	gf_has_tls || { tls_without_tls; return; }
+	start_backend --test-endpoints
+	printf '[route all]\nprefix = /\nupstream = %s\n' "$BACKEND_URL" >"$GF_TMP/none.conf"
+	start_conf_proxy none --tls
+	run gf_curl -k "https://127.0.0.1:$PROXY_PORT/echo"
+	assert_failure
+	wait_log PROXY '^<2>127\.0\.0\.1:[0-9]+: no certificate in \[tls\]'
+}
+
+@test "tls: a session resumes in another process with the shared ticket key, for one rotation" {
+	gf_has_tls || { tls_without_tls; return; }
+	"$GF_PROXY_BIN" --rotate-ticket-key "$GF_TMP/ticket.key"
+	run stat -c '%a %s' "$GF_TMP/ticket.key"
+	assert_output '640 160'
+	tls_pair "ticket-key = $GF_TMP/ticket.key"
+	run "$GF_PROXY_BIN" --check-config "$GF_TMP/tls.conf"
+	assert_success
+	# The ticket comes after the handshake: give s_client a moment to read it.
+	sleep 1 | timeout 10 openssl s_client -connect "127.0.0.1:$PROXY_PORT" -servername a.test \
+		-sess_out "$GF_TMP/sess" >"$GF_TMP/first" 2>&1
+	run grep -E '^(New|Reused),' "$GF_TMP/first"
+	assert_output --partial 'New, TLSv1.3'
+	run s_client -servername a.test -sess_in "$GF_TMP/sess"
+	assert_output --partial 'Reused, TLSv1.3'
+	# One rotation: the old key is the previous one, still accepted.
+	"$GF_PROXY_BIN" --rotate-ticket-key "$GF_TMP/ticket.key"
+	run s_client -servername a.test -sess_in "$GF_TMP/sess"
+	assert_output --partial 'Reused, TLSv1.3'
+	# Two: retired, a full handshake.
+	"$GF_PROXY_BIN" --rotate-ticket-key "$GF_TMP/ticket.key"
+	run s_client -servername a.test -sess_in "$GF_TMP/sess"
+	assert_output --partial 'New, TLSv1.3'
+	# Without ticket-key no ticket is offered: none could be opened elsewhere.
+	tls_conf tls
+	sleep 1 | timeout 10 openssl s_client -connect "127.0.0.1:$PROXY_PORT" -servername a.test \
+		-sess_out "$GF_TMP/sess2" >"$GF_TMP/second" 2>&1
+	run grep -c 'TLS session ticket:' "$GF_TMP/second"
+	assert_output 0
+}
