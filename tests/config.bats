@@ -30,9 +30,23 @@ load config_helpers
 
 @test "config: every key of the shipped file is one gfproxy knows (uncommented, still valid)" {
 	gf_need_proxy
-	# Uncomment every "#key = value" line: the examples must parse too.
-	sed -E 's/^#([a-z-]+ = )/\1/; s/^#(\[route )/\1/' "$GF_ROOT/packaging/gfproxy.conf" \
-		>"$GF_TMP/all.conf"
+	# Uncomment every "#key = value" line: the examples must parse too. The
+	# [tls] files they name are made here, as the administrator would.
+	sed -E 's/^#([a-z-]+ = )/\1/; s/^#(\[route |\[tls\])/\1/' "$GF_ROOT/packaging/gfproxy.conf" |
+		sed "s|/etc/gfproxy/tls/|$GF_TMP/|g; s|/var/lib/gfproxy-tls/|$GF_TMP/|g" >"$GF_TMP/all.conf"
+	grep -q "^certificate = $GF_TMP/fullchain.pem $GF_TMP/privkey.pem\$" "$GF_TMP/all.conf" ||
+		fail "the shipped file has no [tls] example"
+	if ! gf_has_tls; then
+		run "$GF_PROXY_BIN" --check-config "$GF_TMP/all.conf"
+		assert_failure 78
+		assert_output --partial "[tls]: this gfproxy is built without TLS"
+		assert_output --partial 'gfproxy: 1 error in'
+		return
+	fi
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+		-subj /CN=example.test -keyout "$GF_TMP/privkey.pem" -out "$GF_TMP/fullchain.pem" \
+		2>/dev/null || fail "openssl: certificate"
+	"$GF_PROXY_BIN" --rotate-ticket-key "$GF_TMP/ticket.key"
 	run "$GF_PROXY_BIN" --check-config "$GF_TMP/all.conf"
 	assert_success
 	assert_output --partial '2 routes, configuration OK'

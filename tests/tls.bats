@@ -235,3 +235,31 @@ target: /echo?3"
 	run grep -c 'TLS session ticket:' "$GF_TMP/second"
 	assert_output 0
 }
+
+@test "tls: testssl.sh finds nothing of severity MEDIUM or higher" {
+	gf_has_tls || { tls_without_tls; return; }
+	command -v testssl >/dev/null || fail "required tool 'testssl' is not installed (Debian testssl.sh)"
+	tls_pair
+	# Protocols, cipher categories, forward secrecy, the server's choices and
+	# certificate, and the known vulnerabilities; bounded.
+	run timeout 600 testssl --quiet --color 0 --warnings off --add-ca "$GF_TMP/ca.pem" \
+		--jsonfile "$GF_TMP/testssl.json" -p -s -f -S -P -U --ip 127.0.0.1 \
+		"https://a.test:$PROXY_PORT"
+	assert_success
+	run "$GF_PY" - "$GF_TMP/testssl.json" <<-'EOF'
+	import json, sys
+	found = {f["id"]: f for f in json.load(open(sys.argv[1]))}
+	# What a scan of a reachable TLS server has: it did run.
+	for need in ("SSLv3", "TLS1", "TLS1_1", "TLS1_2", "TLS1_3", "cipher_order",
+	             "cert_trust", "cert_chain_of_trust", "heartbleed", "ROBOT"):
+	    if need not in found:
+	        print("missing from the scan:", need)
+	for f in found.values():
+	    if f["severity"] in ("MEDIUM", "HIGH", "CRITICAL"):
+	        print(f["severity"], f["id"], f["finding"])
+	print("offered:", " ".join(i for i in ("TLS1", "TLS1_1", "TLS1_2", "TLS1_3")
+	                          if found.get(i, {}).get("finding", "").startswith("offered")))
+	EOF
+	assert_success
+	assert_output 'offered: TLS1_2 TLS1_3'
+}

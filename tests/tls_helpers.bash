@@ -8,20 +8,22 @@
 tls_ca() {
 	command -v openssl >/dev/null || fail "required tool 'openssl' is not installed"
 	openssl ecparam -name prime256v1 -genkey -noout -out "$GF_TMP/ca.key" 2>/dev/null &&
-	openssl req -x509 -new -key "$GF_TMP/ca.key" -days 2 -subj /CN=gfproxy-tls-test-ca \
+	openssl req -x509 -new -key "$GF_TMP/ca.key" -days 400 -subj /CN=gfproxy-tls-test-ca \
 		-out "$GF_TMP/ca.pem" 2>/dev/null || fail "openssl: test CA"
 }
 
 # tls_leaf NAME DNS [FILE] - an ECDSA P-256 certificate for DNS signed by the
 # test CA: FILE.pem (leaf then CA, as an ACME client's fullchain) and
-# FILE.key; FILE defaults to $GF_TMP/NAME.
+# FILE.key; FILE defaults to $GF_TMP/NAME. A year long, with a random serial
+# and a CRL address, as a public CA's: testssl.sh rates the rest.
 tls_leaf() {
 	local name=$1 dns=$2 f=${3:-$GF_TMP/$1}
 	openssl ecparam -name prime256v1 -genkey -noout -out "$f.key.new" 2>/dev/null &&
 	openssl req -new -key "$f.key.new" -subj "/CN=$dns" -out "$f.csr" 2>/dev/null &&
-	printf 'subjectAltName=DNS:%s\n' "$dns" >"$f.ext" &&
+	printf 'subjectAltName=DNS:%s\ncrlDistributionPoints=URI:http://crl.test/ca.crl\n' \
+		"$dns" >"$f.ext" &&
 	openssl x509 -req -in "$f.csr" -CA "$GF_TMP/ca.pem" -CAkey "$GF_TMP/ca.key" \
-		-set_serial "0x$(openssl rand -hex 8)" -days 2 -extfile "$f.ext" \
+		-set_serial "0x$(openssl rand -hex 16)" -days 365 -extfile "$f.ext" \
 		-out "$f.leaf" 2>/dev/null || fail "openssl: certificate for $dns"
 	# Replaced by rename, as ACME clients do, so a reader sees either whole.
 	cat "$f.leaf" "$GF_TMP/ca.pem" >"$f.pem.new"
