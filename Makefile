@@ -96,13 +96,16 @@ check: deps
 	tests/fuzz/run 30
 
 # Loopback benchmark against nginx, haproxy and Go, gfproxy built three ways
-# (CURL=system, static, static-notls); writes tests/bench/RESULTS.md.
+# (CURL=system, static, static-notls); writes tests/bench/RESULTS.md. Then new
+# TLS connections per second, full and resumed, against plain ones and nginx:
+# tests/bench/RESULTS-tls.md.
 bench: deps
 	@packaging/install-deps bench static
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory CURL=static BUILD=$(BUILD)/static all
 	@$(MAKE) --no-print-directory CURL=static-notls BUILD=$(BUILD)/static-notls all
 	tests/bench/run $(BUILD) $(BUILD)/static $(BUILD)/static-notls
+	tests/bench/tls $(BUILD)
 
 # The packaged units measured in a booted systemd container (root), side by side with
 # unsandboxed units, a floor (tests/bench/empty.c), nginx and haproxy; each sandboxing

@@ -286,7 +286,9 @@ tls_ticket_mac(EVP_MAC_CTX *hctx, const struct tls_ticket_key *k)
 
 /*
  * Session tickets sealed with the shared key: new ones with the current
- * key; the previous key still opens a ticket, which is then renewed.
+ * key; the previous key still opens a ticket. Every resumption gets a fresh
+ * ticket (2, "renew"): clients use a TLS 1.3 ticket once, and without one
+ * every other connection would be a full handshake.
  */
 static int
 tls_ticket(SSL *ssl, unsigned char key_name[16], unsigned char *iv, EVP_CIPHER_CTX *cctx,
@@ -312,7 +314,7 @@ tls_ticket(SSL *ssl, unsigned char key_name[16], unsigned char *iv, EVP_CIPHER_C
 		if (tls_ticket_mac(hctx, k) != 1 ||
 		    EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k->aes, iv) != 1)
 			return -1;
-		return i == 0 ? 1 : 2;
+		return 2;
 	}
 	return 0;       /* an unknown or retired key: a full handshake */
 }
