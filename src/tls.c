@@ -351,8 +351,13 @@ tls_context(struct tls *t)
 		SSL_CTX_free(ctx);
 		return NULL;
 	}
+	/*
+	 * A client that closes without close_notify (browsers do, with the
+	 * connections they open ahead) has ended the connection, as over TCP:
+	 * HTTP/1.1's own framing tells a cut request from a whole one.
+	 */
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
-	    SSL_OP_CIPHER_SERVER_PREFERENCE);
+	    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_IGNORE_UNEXPECTED_EOF);
 	SSL_CTX_set_tlsext_servername_callback(ctx, tls_servername);
 	SSL_CTX_set_tlsext_servername_arg(ctx, t);
 	SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_select, t);
@@ -477,7 +482,6 @@ tls_read(struct tls *t, void *buf, size_t len, short *ret_events)
 	case SSL_ERROR_ZERO_RETURN:
 		return 0;
 	case SSL_ERROR_SYSCALL:
-		/* A close without close_notify is an EOF too, as for HTTP/1.1 it is framed. */
 		return errno != 0 && errno != EAGAIN ? -errno : 0;
 	default:
 		ERR_clear_error();

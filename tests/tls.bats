@@ -268,3 +268,28 @@ target: /echo?3"
 	assert_output 'protocols: TLS1_2 TLS1_3
 ciphers: cipherlist_STRONG'
 }
+
+@test "tls: a headless Chromium that trusts the test CA loads a page through gfproxy --tls" {
+	gf_has_tls || { tls_without_tls; return; }
+	local t
+	for t in chromium certutil; do
+		command -v $t >/dev/null ||
+			fail "required tool '$t' is not installed (packaging/install-deps check)"
+	done
+	tls_pair
+	# Chromium trusts what its NSS database under $HOME does: the test CA only.
+	mkdir -p "$GF_TMP/home/.pki/nssdb"
+	certutil -d "sql:$GF_TMP/home/.pki/nssdb" -N --empty-password
+	certutil -d "sql:$GF_TMP/home/.pki/nssdb" -A -n gfproxy-test-ca -t C,, -i "$GF_TMP/ca.pem"
+	run env HOME="$GF_TMP/home" timeout 60 chromium --headless=new --no-sandbox --disable-gpu \
+		--no-first-run --user-data-dir="$GF_TMP/home/profile" \
+		--host-resolver-rules="MAP b.test 127.0.0.1" --dump-dom "https://b.test:$PROXY_PORT/echo" \
+		2>/dev/null 3>&-
+	assert_success
+	assert_output --partial 'User-Agent: Mozilla/5.0'
+	assert_output --partial 'header: X-Forwarded-Proto: https'
+	wait_log PROXY '^<6>GET /echo -> http://127\.0\.0\.1:[0-9]+/echo 200 [0-9]+B [0-9.]+ms TLSv1\.3 TLS_'
+	# A connection the browser opened ahead and closed unused is no error.
+	run proxy_log
+	refute_output --partial 'read error'
+}
