@@ -125,7 +125,7 @@ bench-system: deb
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSTEMDUNITDIR)
 	install -m 755 $(BUILD)/gfproxy $(BUILD)/gfproxy-backend $(DESTDIR)$(SBINDIR)
-	for u in units/*.socket units/*.service; do \
+	for u in units/*.socket units/*.service units/*.timer; do \
 		sed 's|/usr/sbin/|$(SBINDIR)/|g' $$u > $(DESTDIR)$(SYSTEMDUNITDIR)/$${u#units/}; \
 		chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/$${u#units/}; \
 	done
@@ -141,7 +141,7 @@ install: all
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/gfproxy $(DESTDIR)$(SBINDIR)/gfproxy-backend
-	for u in units/*.socket units/*.service; do rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/$${u#units/}; done
+	for u in units/*.socket units/*.service units/*.timer; do rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/$${u#units/}; done
 	rm -f $(DESTDIR)$(MANDIR)/man8/gfproxy.8 $(DESTDIR)$(MANDIR)/man8/gfproxy-backend.8
 	rm -f $(DESTDIR)$(MANDIR)/man5/gfproxy.conf.5
 	rm -f $(DESTDIR)$(SYSUSERSDIR)/gfproxy.conf

@@ -99,23 +99,27 @@ static int
 tls_slurp(const char *path, struct tls_file *f)
 {
 	struct stat st;
+	size_t size;
 	ssize_t n;
-	int fd, e;
+	int fd, e = 0;
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0)
 		return -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > TLS_MAX_FILE) {
-		e = errno != 0 && !S_ISREG(st.st_mode) ? EINVAL : EFBIG;
+	if (fstat(fd, &st) < 0)
+		e = errno;
+	else if (!S_ISREG(st.st_mode))
+		e = EINVAL;
+	else if (st.st_size > TLS_MAX_FILE)
+		e = EFBIG;
+	else if ((f->data = malloc((size_t)st.st_size + 1)) == NULL)
+		e = ENOMEM;
+	if (e != 0) {
 		close(fd);
 		return -e;
 	}
-	if ((f->data = malloc(TLS_MAX_FILE + 1)) == NULL) {
-		close(fd);
-		return -ENOMEM;
-	}
+	size = (size_t)st.st_size;
 	f->len = 0;
-	while (f->len < TLS_MAX_FILE &&
-	    (n = read(fd, f->data + f->len, TLS_MAX_FILE - f->len)) != 0) {
+	while (f->len < size && (n = read(fd, f->data + f->len, size - f->len)) != 0) {
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -416,6 +420,19 @@ tls_new(struct tls **ret, const struct config *cfg, const char **ret_why)
 	return 0;
 }
 
+/* After SSL_ERROR_WANT_*: wait for the socket's readiness it names (-EAGAIN); 0 otherwise. */
+static int
+tls_want(int err, short *ret_events)
+{
+	if (err == SSL_ERROR_WANT_READ)
+		*ret_events = POLLIN;
+	else if (err == SSL_ERROR_WANT_WRITE)
+		*ret_events = POLLOUT;
+	else
+		return 0;
+	return -EAGAIN;
+}
+
 /*
  * One step of the handshake on fd: 1 done, 0 to be called again once fd is
  * ready for *ret_events, -1 failed (tls_fault_why()).
@@ -432,13 +449,9 @@ tls_accept(struct tls *t, int fd, short *ret_events)
 	ERR_clear_error();
 	if ((r = SSL_accept(t->ssl)) == 1)
 		return 1;
-	switch ((e = SSL_get_error(t->ssl, r))) {
-	case SSL_ERROR_WANT_READ:
-		*ret_events = POLLIN;
+	if (tls_want((e = SSL_get_error(t->ssl, r)), ret_events) < 0)
 		return 0;
-	case SSL_ERROR_WANT_WRITE:
-		*ret_events = POLLOUT;
-		return 0;
+	switch (e) {
 	case SSL_ERROR_SYSCALL:
 	case SSL_ERROR_ZERO_RETURN:
 		tls_fail(t, TLS_FAULT_PEER, "%s", "TLS handshake: the client closed the connection");
@@ -467,18 +480,14 @@ ssize_t
 tls_read(struct tls *t, void *buf, size_t len, short *ret_events)
 {
 	size_t n = 0;
-	int r;
+	int r, e;
 
 	ERR_clear_error();
 	if ((r = SSL_read_ex(t->ssl, buf, len, &n)) == 1)
 		return (ssize_t)n;
-	switch (SSL_get_error(t->ssl, r)) {
-	case SSL_ERROR_WANT_READ:
-		*ret_events = POLLIN;
+	if (tls_want((e = SSL_get_error(t->ssl, r)), ret_events) < 0)
 		return -EAGAIN;
-	case SSL_ERROR_WANT_WRITE:
-		*ret_events = POLLOUT;
-		return -EAGAIN;
+	switch (e) {
 	case SSL_ERROR_ZERO_RETURN:
 		return 0;
 	case SSL_ERROR_SYSCALL:
@@ -498,7 +507,7 @@ ssize_t
 tls_writev(struct tls *t, const struct iovec *iov, int iovcnt, short *ret_events)
 {
 	size_t n = 0, k, written = 0;
-	int r;
+	int r, e;
 
 	for (; iovcnt > 0 && n < sizeof(t->out); iov++, iovcnt--) {
 		k = iov->iov_len < sizeof(t->out) - n ? iov->iov_len : sizeof(t->out) - n;
@@ -508,19 +517,12 @@ tls_writev(struct tls *t, const struct iovec *iov, int iovcnt, short *ret_events
 	ERR_clear_error();
 	if ((r = SSL_write_ex(t->ssl, t->out, n, &written)) == 1)
 		return (ssize_t)written;
-	switch (SSL_get_error(t->ssl, r)) {
-	case SSL_ERROR_WANT_READ:
-		*ret_events = POLLIN;
+	if (tls_want((e = SSL_get_error(t->ssl, r)), ret_events) < 0)
 		return -EAGAIN;
-	case SSL_ERROR_WANT_WRITE:
-		*ret_events = POLLOUT;
-		return -EAGAIN;
-	case SSL_ERROR_SYSCALL:
-		return errno != 0 && errno != EAGAIN ? -errno : -EPIPE;
-	default:
-		ERR_clear_error();
-		return -EPIPE;
-	}
+	if (e == SSL_ERROR_SYSCALL && errno != 0 && errno != EAGAIN)
+		return -errno;
+	ERR_clear_error();
+	return -EPIPE;
 }
 
 size_t
@@ -597,9 +599,13 @@ tls_check_config(struct config *cfg)
 		tls_wipe(&chain);
 		tls_wipe(&key);
 	}
+	/*
+	 * A ticket key file not made yet is no error: the timer
+	 * gfproxy-tls.socket starts makes it before the first connection.
+	 */
 	if (cfg->tls_ticket_key != NULL) {
 		struct tls t = { 0 };
-		if (tls_read_tickets(&t, cfg->tls_ticket_key) < 0)
+		if ((r = tls_read_tickets(&t, cfg->tls_ticket_key)) < 0 && r != -ENOENT)
 			config_error(cfg, cfg->tls_ticket_key_line,
 			    "ticket-key %s: cannot read it, or it is not %d bytes "
 			    "(gfproxy --rotate-ticket-key makes it)", cfg->tls_ticket_key,
