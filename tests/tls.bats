@@ -293,3 +293,62 @@ ciphers: cipherlist_STRONG'
 	run proxy_log
 	refute_output --partial 'read error'
 }
+
+@test "tls: a WebSocket over TLS: the tunnel relays both ways, in many records" {
+	gf_has_tls || { tls_without_tls; return; }
+	tls_pair
+	run "$GF_PY" - "$PROXY_PORT" "$GF_TMP/ca.pem" <<-'EOF'
+	import base64, os, socket, ssl, struct, sys
+	ctx = ssl.create_default_context(cafile=sys.argv[2])
+	s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10),
+	                    server_hostname="a.test")
+	key = base64.b64encode(os.urandom(16))
+	s.sendall(b"GET /ws HTTP/1.1\r\nHost: a.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+	          b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " + key + b"\r\n\r\n")
+	f = s.makefile("rb")
+	print(f.readline().decode().strip())
+	while f.readline() not in (b"\r\n", b""):
+	    pass
+	def frame(opcode, payload):
+	    mask = os.urandom(4)
+	    head = bytes([0x80 | opcode])
+	    n = len(payload)
+	    head += bytes([0x80 | 127]) + struct.pack(">Q", n) if n > 65535 else (
+	        bytes([0x80 | 126]) + struct.pack(">H", n) if n > 125 else bytes([0x80 | n]))
+	    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+	def read_frame():
+	    b0, b1 = f.read(2)
+	    n = b1 & 0x7f
+	    if n == 126:
+	        n = struct.unpack(">H", f.read(2))[0]
+	    elif n == 127:
+	        n = struct.unpack(">Q", f.read(8))[0]
+	    return b0 & 0x0f, f.read(n)
+	big = os.urandom(100000)   # several TLS records each way
+	s.sendall(frame(2, big) + frame(1, b"hello over tls"))
+	op, data = read_frame()
+	print(op, data == big)
+	op, data = read_frame()
+	print(op, data.decode())
+	EOF
+	assert_success
+	assert_output "HTTP/1.1 101 Switching Protocols
+2 True
+1 hello over tls"
+}
+
+@test "tls: a client that never finishes its handshake is dropped after the handshake timeout, with one line" {
+	gf_has_tls || { tls_without_tls; return; }
+	tls_pair
+	# Connect, say nothing: closed after TLS_HANDSHAKE_TIMEOUT_MS (10 s), not before.
+	run "$GF_PY" - "$PROXY_PORT" <<-'EOF'
+	import socket, sys, time
+	s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20)
+	t = time.monotonic()
+	d = s.recv(1)
+	print("closed" if d == b"" else "data", round(time.monotonic() - t))
+	EOF
+	assert_success
+	assert_output --regexp '^closed (9|10|11)$'
+	wait_log PROXY '^<4>127\.0\.0\.1:[0-9]+: TLS handshake not done within its timeout$'
+}
