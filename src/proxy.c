@@ -273,12 +273,14 @@ proxy_log(const struct conn *c, const struct http_request *req, const char *upst
     int status, const struct upstream_result *res, int64_t start_usec)
 {
 	char target[512], url[640], why[256], num[6][24], message[JOURNAL_MAX_MESSAGE];
-	/* A version and a cipher name are short: OpenSSL's longest is under 64 bytes. */
 	const char *code, *sent;
 	int64_t usec = conn_now_usec() - start_usec;
 	int prio;
 
-	/* The escaped parts, a method and six numbers fit in one message. */
+	/*
+	 * The escaped parts, a method, six numbers, and a TLS version and cipher
+	 * (OpenSSL's names are under 40 bytes each) fit in one message.
+	 */
 	_Static_assert(sizeof(target) + sizeof(url) + sizeof(why) + sizeof(num) + 64 + 80 <=
 	    JOURNAL_MAX_MESSAGE, "log message too small");
 	struct journal_field fields[14];
@@ -318,7 +320,7 @@ proxy_log(const struct conn *c, const struct http_request *req, const char *upst
 		fields[n++] = (struct journal_field){ "TLS_CIPHER", tls_cipher(c->tls) };
 	}
 
-	/* "GET /a -> http://b/a 200 29B 1.2ms: why": always fits, see above. */
+	/* "GET /a -> http://b/a 200 29B 1.2ms[ TLSv1.3 CIPHER]: why": always fits, see above. */
 	(void)http_cat(message, sizeof(message), &len, req->method, " ", target,
 	    upstream_url != NULL ? " -> " : "", upstream_url != NULL ? url : "",
 	    " ", code, " ", sent, "B ", proxy_number(num[4], (uint64_t)usec / 1000), ".",
