@@ -122,6 +122,9 @@ gf_activate() {
 # start_backend [ARGS...] - gfproxy-backend; sets BACKEND_PORT, BACKEND_URL.
 start_backend() {
 	gf_need_backend
+	case " $* " in
+	*" --test-endpoints "*) fail "start_backend: the test endpoints are the test peer's (start_peer)" ;;
+	esac
 	gf_activate BACKEND "$GF_BACKEND_BIN" "$@"
 	BACKEND_URL=http://127.0.0.1:$BACKEND_PORT
 }
