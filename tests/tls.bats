@@ -25,7 +25,7 @@ load tls_helpers
 
 @test "tls: the upstream sees X-Forwarded-Proto: https and Forwarded proto=https" {
 	gf_has_tls || { tls_without_tls; return; }
-	start_backend --test-endpoints
+	start_peer
 	tls_ca
 	tls_leaf a a.test
 	tls_leaf b b.test
@@ -197,7 +197,7 @@ target: /echo?3"
 
 @test "tls: --tls without a certificate is a PRIORITY 2 line and a closed connection" {
 	gf_has_tls || { tls_without_tls; return; }
-	start_backend --test-endpoints
+	start_peer
 	printf '[route all]\nprefix = /\nupstream = %s\n' "$BACKEND_URL" >"$GF_TMP/none.conf"
 	start_conf_proxy none --tls
 	run gf_curl -k "https://127.0.0.1:$PROXY_PORT/echo"

@@ -47,7 +47,7 @@ tls_conf() {
 # tls_pair [EXTRA...] - the backend, the test CA, a.test and b.test, and
 # gfproxy --tls in front; sets PROXY_PORT. EXTRA lines go in [tls].
 tls_pair() {
-	start_backend --test-endpoints
+	start_peer
 	tls_ca
 	tls_leaf a a.test
 	tls_leaf b b.test
