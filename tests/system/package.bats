@@ -370,12 +370,15 @@ ATTEMPTS=$(grep -c '^[[:space:]]*TRY(' "$BATS_TEST_DIRNAME/escape.c")
 	[ "$status" -eq 0 ]
 	not_listening 8199
 	not_listening 8198
-	for u in gfproxy.socket gfproxy-backend.socket gfproxy@.service gfproxy-backend@.service; do
+	for u in gfproxy.socket gfproxy-backend.socket gfproxy@.service gfproxy-backend@.service \
+	    gfproxy-tls.socket gfproxy-tls@.service gfproxy-ticket-rotate.timer \
+	    gfproxy-ticket-rotate.service; do
 		[ ! -e "/proc/$CT_LEADER/root/lib/systemd/system/$u" ]
 		[ "$(ct systemctl show -P LoadState "${u/@/@1}")" = not-found ]
 	done
 	# What stays until purge, as with every Debian service: the conffiles, and the sockets'
-	# enable state (deb-systemd-helper), so that a reinstall keeps the admin's choice.
+	# enable state (deb-systemd-helper), so that a reinstall keeps the admin's choice; for
+	# the TLS socket and its timer, never enabled, the state that says so.
 	conffiles=$(ct dpkg-query -W -f '${Conffiles}\n' gfproxy | awk 'NF {print $1}')
 	[ -n "$conffiles" ]
 	expected=$(printf '%s\n' /etc/gfproxy $conffiles \
@@ -383,6 +386,8 @@ ATTEMPTS=$(grep -c '^[[:space:]]*TRY(' "$BATS_TEST_DIRNAME/escape.c")
 		/etc/systemd/system/sockets.target.wants/gfproxy.socket \
 		/var/lib/systemd/deb-systemd-helper-enabled/gfproxy-backend.socket.dsh-also \
 		/var/lib/systemd/deb-systemd-helper-enabled/gfproxy.socket.dsh-also \
+		/var/lib/systemd/deb-systemd-helper-enabled/gfproxy-tls.socket.dsh-also \
+		/var/lib/systemd/deb-systemd-helper-enabled/gfproxy-ticket-rotate.timer.dsh-also \
 		/var/lib/systemd/deb-systemd-helper-enabled/sockets.target.wants/gfproxy-backend.socket \
 		/var/lib/systemd/deb-systemd-helper-enabled/sockets.target.wants/gfproxy.socket | sort)
 	run ct find /etc /lib /usr /var/lib/systemd -name '*gfproxy*'
