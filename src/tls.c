@@ -236,6 +236,12 @@ tls_servername(SSL *ssl, int *alert, void *arg)
 	X509 *leaf;
 	int r = -1;
 
+	/*
+	 * A second ClientHello (after a HelloRetryRequest for another key
+	 * share) comes here again: the pair is chosen, and its key wiped.
+	 */
+	if (SSL_get_privatekey(ssl) != NULL)
+		return SSL_TLSEXT_ERR_OK;
 	for (i = 0; host != NULL && i < t->npairs; i++) {
 		if (t->chains[i].data == NULL || (leaf = tls_leaf(&t->chains[i], NULL)) == NULL)
 			continue;

@@ -23,6 +23,18 @@ load tls_helpers
 	assert_line 'header: Host: b.test:'"$PROXY_PORT"
 }
 
+@test "tls: after a HelloRetryRequest the handshake goes on with SNI's certificate" {
+	gf_has_tls || { tls_without_tls; return; }
+	tls_pair
+	# A key share for P-521 only, which gfproxy does not take: it asks for another.
+	run s_client -servername b.test -tls1_3 -groups P-521:X25519
+	assert_output --regexp 'subject=CN *= *b\.test'
+	assert_output --partial 'Server Temp Key: X25519'
+	assert_output --partial 'New, TLSv1.3, Cipher is TLS_'
+	run proxy_log
+	refute_output --partial '<2>'
+}
+
 @test "tls: the upstream sees X-Forwarded-Proto: https and Forwarded proto=https" {
 	gf_has_tls || { tls_without_tls; return; }
 	start_peer
