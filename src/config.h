@@ -99,6 +99,7 @@ struct config {
 	size_t           ntrusted;
 	bool             forwarded;     /* emit RFC 7239 Forwarded */
 	bool             via;           /* emit Via */
+	bool             proxy_protocol; /* a PROXY header from trusted-proxies starts each connection */
 	long             send_timeout_ms; /* longest a client may refuse to read */
 	/* "FILE:LINE: message" for each problem found. */
 	char             errors[CONFIG_MAX_ERRORS][CONFIG_MAX_LINE + 128];
