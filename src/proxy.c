@@ -368,21 +368,19 @@ static bool
 proxy_read_proxy_header(struct conn *c, const struct config *cfg)
 {
 	struct journal_field fields[4];
-	const char *why = NULL;
-	char ewhy[256];
+	const char *why = NULL;     /* always one of ours: nothing of the sender's */
 	int r;
 
 	if (!config_trusted(cfg, c->peer_addr))
 		why = "not in trusted-proxies, the only senders proxy-protocol = yes accepts";
 	else if ((r = proxyproto_read(c, &why)) >= 0)
 		return r > 0;
-	journal_escape(ewhy, sizeof(ewhy), why, strlen(why));
 	fields[0] = (struct journal_field){ "REMOTE_ADDR", c->peer_addr };
 	fields[1] = (struct journal_field){ "REMOTE_PORT", c->peer_port };
-	fields[2] = (struct journal_field){ "ERROR", ewhy };
+	fields[2] = (struct journal_field){ "ERROR", why };
 	fields[3] = (struct journal_field){ "SANDBOX", proxy_confinement };
 	journal_log(LOG_WARNING, fields, 4, "PROXY protocol: closed the connection from %s port %s: %s",
-	    c->peer_addr, c->peer_port, ewhy);
+	    c->peer_addr, c->peer_port, why);
 	proxy_log_config_errors(cfg);
 	return false;
 }
