@@ -90,9 +90,9 @@ refused() {
 
 @test "proxy-protocol: a v2 TCP6 header names its client, an IPv4-mapped one as IPv4" {
 	start_pp
-	run pp_echo v2 "$V2"'\x21\x21\x00\x24\x20\x01\x0d\xb8\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x07'"$(printf '\\x00%.0s' $(seq 16))"'\x01\x9d\x78\x00\x50'
+	run pp_echo v2 "$V2"'\x21\x21\x00\x24\x20\x01\x0d\xb8\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x07'"$(printf '\\x00%.0s' $(seq 16))"'\x9d\x78\x00\x50'
 	assert_line 'header: X-Forwarded-For: 2001:db8::7'
-	run pp_echo v2m "$V2"'\x21\x21\x00\x24'"$(printf '\\x00%.0s' $(seq 10))"'\xff\xff\xc0\x00\x02\x09'"$(printf '\\x00%.0s' $(seq 16))"'\x01\x9d\x78\x00\x50'
+	run pp_echo v2m "$V2"'\x21\x21\x00\x24'"$(printf '\\x00%.0s' $(seq 10))"'\xff\xff\xc0\x00\x02\x09'"$(printf '\\x00%.0s' $(seq 16))"'\x9d\x78\x00\x50'
 	assert_line 'header: X-Forwarded-For: 192.0.2.9'
 }
 
