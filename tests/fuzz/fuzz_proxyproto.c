@@ -25,8 +25,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "conn.h"
 #include "proxyproto.h"
+#include "fuzz_conn.h"
 
 #define FUZZ_PREFIXES 256   /* every cut up to this length is parsed too */
 
@@ -80,22 +80,9 @@ fuzz_read(const uint8_t *data, size_t size, int r, const struct proxyproto *pp)
 {
 	static struct conn c;
 	const char *why = NULL;
-	int sv[2], big = 1 << 20, rr;
-	ssize_t w;
+	int sv[2], rr;
 
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
-		abort();
-	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
-	setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
-	if (size > 0 && ((w = write(sv[0], data, size)) < 0 || (size_t)w != size))
-		abort();
-	shutdown(sv[0], SHUT_WR);
-	fcntl(sv[1], F_SETFL, fcntl(sv[1], F_GETFL) | O_NONBLOCK);
-	memset(&c, 0, offsetof(struct conn, buf));
-	c.fd = sv[1];
-	snprintf(c.peer_addr, sizeof(c.peer_addr), "fuzz");
-	snprintf(c.peer_port, sizeof(c.peer_port), "1");
-
+	fuzz_conn(&c, sv, data, size, "1");
 	rr = proxyproto_read(&c, &why);
 	if (rr != (size == 0 ? 0 : r > 0 ? 1 : -1))
 		fuzz_fail("proxyproto_read() disagrees with proxyproto_parse()", size);
