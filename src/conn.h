@@ -16,7 +16,7 @@
 
 struct conn {
 	int     fd;                 /* the connection, read and written */
-	char    peer_addr[64];      /* numeric address, or "unix" */
+	char    peer_addr[64];      /* the client: numeric address, or "unix" */
 	char    peer_port[8];
 	char    proxy_addr[64];     /* the balancer's, when its PROXY header named the peer */
 	char    proxy_port[8];

@@ -365,7 +365,7 @@ proxy_broken_config(struct conn *c, const struct http_request *req, const struct
  * broken file is named too, as it may be why a balancer is not trusted.
  */
 static bool
-proxy_read_proxy_header(struct conn *c, const struct config *cfg)
+proxy_balancer_header(struct conn *c, const struct config *cfg)
 {
 	struct journal_field fields[4];
 	const char *why = NULL;     /* always one of ours: nothing of the sender's */
@@ -429,7 +429,7 @@ main(int argc, char **argv)
 		conn_linger(&conn);
 		return EXIT_OSERR;
 	}
-	if (cfg.proxy_protocol && !proxy_read_proxy_header(&conn, &cfg)) {
+	if (cfg.proxy_protocol && !proxy_balancer_header(&conn, &cfg)) {
 		config_free(&cfg);
 		return EXIT_SUCCESS;
 	}
