@@ -10,7 +10,7 @@ load helpers
 load config_helpers
 
 # start_pp [TRUSTED] [GLOBAL LINE] - a backend, and gfproxy with
-# proxy-protocol = yes from TRUSTED (default 127.0.0.1).
+# proxy-protocol = yes from TRUSTED (default 127.0.0.1), reading pp.conf.
 start_pp() {
 	start_backend --test-endpoints
 	conf pp <<-EOF
@@ -22,7 +22,21 @@ start_pp() {
 	prefix = /
 	upstream = $BACKEND_URL
 	EOF
-	start_conf_proxy pp
+	[ "${PP_JOURNAL:-0}" = 1 ] && start_journal_proxy --config "$GF_TMP/pp.conf" ||
+		start_conf_proxy pp
+}
+
+# A test that failed before stopping its private journal has it stopped in order.
+teardown() {
+	[ -z "${JOURNAL_NS_PID:-}" ] || stop_journal_proxy
+	gf_teardown
+}
+
+# The gfproxy entries of the private journal (start_journal_proxy), in
+# journalctl's export format: FIELD=value lines, a blank line after each.
+journal_entries() {
+	nsenter -t "$JOURNALD_PID" -m journalctl --no-pager -o export SYSLOG_IDENTIFIER=gfproxy \
+		2>/dev/null || true
 }
 
 # The v2 signature, then version 2 and a command byte (printf escapes).
@@ -179,6 +193,33 @@ refused() {
 	done
 	run lines PROXY
 	refute_output --partial 'PROXY protocol: closed'
+}
+
+@test "proxy-protocol: the journal names the header's client in REMOTE_ADDR, the balancer in PROXY_PEER_ADDR" {
+	command -v nsenter >/dev/null || fail "nsenter is not installed"
+	PP_JOURNAL=1 start_pp
+	run pp_echo v1 'PROXY TCP4 192.0.2.7 127.0.0.1 40312 80\r\n'
+	assert_line 'header: X-Forwarded-For: 192.0.2.7'
+	req 'GET /echo HTTP/1.1' 'Host: t' >"$GF_TMP/nohdr"
+	run raw "$PROXY_PORT" <"$GF_TMP/nohdr"
+	assert_output ''
+	local i
+	for i in $(seq 100); do
+		journal_entries >"$GF_TMP/journal"
+		grep -q '^ERROR=no PROXY header$' "$GF_TMP/journal" &&
+			grep -q '^HTTP_TARGET=/echo$' "$GF_TMP/journal" && break
+		sleep 0.1
+	done
+	stop_journal_proxy || fail "gfproxy still running"
+	# One entry a line, its fields sorted, for whole-entry matching.
+	run "$GF_PY" -c 'import sys
+for e in open(sys.argv[1]).read().split("\n\n"):
+    if "HTTP_TARGET=" in e or "PROXY protocol" in e:
+        print(" | ".join(sorted(e.strip().split("\n"))) + " |")' "$GF_TMP/journal"
+	[ "${#lines[@]}" = 2 ] || fail "expected the request's entry and the refusal's: $output"
+	assert_line --regexp 'HTTP_TARGET=/echo \| .*PRIORITY=6 \| PROXY_PEER_ADDR=127\.0\.0\.1 \| PROXY_PEER_PORT=[0-9]+ \| REMOTE_ADDR=192\.0\.2\.7 \| REMOTE_PORT=40312 \|'
+	assert_line --regexp 'ERROR=no PROXY header \| MESSAGE=PROXY protocol: closed the connection from 127\.0\.0\.1 port [0-9]+: no PROXY header \| PRIORITY=4 \| REMOTE_ADDR=127\.0\.0\.1 \| REMOTE_PORT=[0-9]+ \|'
+	refute_line --regexp 'ERROR=.*PROXY_PEER'
 }
 
 # ---------------------------------------------------------------- refused
