@@ -102,10 +102,11 @@ proxyproto_v1(const unsigned char *buf, size_t len, struct proxyproto *ret,
 		line[i] = (char)buf[i];
 	}
 	line[n - 1] = '\0';
-	ret->source = PROXYPROTO_PEER;
 	/* UNKNOWN: the receiver ignores the rest of the line. */
-	if (strncmp(line, "PROXY UNKNOWN", 13) == 0 && (line[13] == '\0' || line[13] == ' '))
+	if (strncmp(line, "PROXY UNKNOWN", 13) == 0 && (line[13] == '\0' || line[13] == ' ')) {
+		ret->source = PROXYPROTO_PEER;
 		return (int)n + 1;
+	}
 	/* Exactly six fields, one space apart. */
 	for (p = line;;) {
 		if (nfields == 6 || *p == '\0' || *p == ' ') {
@@ -161,19 +162,25 @@ proxyproto_v2(const unsigned char *buf, size_t len, struct proxyproto *ret,
 	}
 	if (len < total)
 		return 0;
-	ret->source = PROXYPROTO_PEER;
-	/* LOCAL (a balancer's own connection): the whole block is ignored. */
-	if (cmd == PROXYPROTO_V2_LOCAL)
-		return (int)total;
 	af = buf[13] >> 4;
 	transport = buf[13] & 0x0f;
+	/*
+	 * LOCAL (a balancer's own connection) ignores the whole block. With an
+	 * unspecified family or transport, the specification lets the receiver
+	 * keep the connection's own peer.
+	 */
+	if (cmd == PROXYPROTO_V2_LOCAL) {
+		ret->source = PROXYPROTO_PEER;
+		return (int)total;
+	}
 	if (af > PROXYPROTO_AF_UNIX || transport > PROXYPROTO_TRANSPORT_DGRAM) {
 		*ret_why = "unknown address family or transport in PROXY v2 header";
 		return -1;
 	}
-	/* Unspecified: the specification lets the receiver keep the connection's own peer. */
-	if (af == PROXYPROTO_AF_UNSPEC || transport == PROXYPROTO_TRANSPORT_UNSPEC)
+	if (af == PROXYPROTO_AF_UNSPEC || transport == PROXYPROTO_TRANSPORT_UNSPEC) {
+		ret->source = PROXYPROTO_PEER;
 		return (int)total;
+	}
 	addr_len = proxyproto_v2_addr_len[af];
 	if (total - PROXYPROTO_V2_FIXED < addr_len) {
 		*ret_why = "PROXY v2 address block shorter than its family's";
