@@ -12,7 +12,7 @@ load config_helpers
 # start_pp [TRUSTED] [GLOBAL LINE] - a backend, and gfproxy with
 # proxy-protocol = yes from TRUSTED (default 127.0.0.1), reading pp.conf.
 start_pp() {
-	start_backend --test-endpoints
+	start_peer
 	conf pp <<-EOF
 	[global]
 	proxy-protocol = yes
