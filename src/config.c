@@ -28,6 +28,7 @@ struct config_parser {
 	struct route    *route;         /* the [route NAME] being read */
 	bool             in_global;
 	bool             in_tls;
+	unsigned         proxy_protocol_line;
 };
 
 void
@@ -539,13 +540,18 @@ config_global_key(struct config_parser *p, const char *name, const char *value,
 		if (cfg->send_timeout_ms <= 0 || cfg->send_timeout_ms > CONN_SEND_TIMEOUT_MAX_MS)
 			*why = "send-timeout must be seconds, more than 0 and at most 3600";
 	}
-	else if (strcmp(name, "forwarded") == 0 || strcmp(name, "via") == 0) {
+	else if (strcmp(name, "forwarded") == 0 || strcmp(name, "via") == 0 ||
+	    strcmp(name, "proxy-protocol") == 0) {
 		if ((b = config_parse_bool(value)) < 0)
 			*why = "expected yes or no";
 		else if (name[0] == 'f')
 			cfg->forwarded = b;
-		else
+		else if (name[0] == 'v')
 			cfg->via = b;
+		else {
+			cfg->proxy_protocol = b;
+			p->proxy_protocol_line = p->line;
+		}
 	} else
 		*why = "unknown key in [global]";
 }
@@ -789,6 +795,10 @@ config_load(struct config *cfg, const char *path, bool must_exist,
 		/* The reader has said why about every line libinih could refuse. */
 		if (r != 0 && cfg->nerrors == 0)
 			config_error(cfg, r > 0 ? (unsigned)r : 0, "cannot parse");
+		/* Without a sender to accept it from, every connection would be refused. */
+		if (cfg->proxy_protocol && cfg->ntrusted == 0)
+			config_error(cfg, p.proxy_protocol_line,
+			    "proxy-protocol = yes: needs trusted-proxies, the balancers that send the header");
 	}
 
 	if (o->connect_timeout_ms > 0)

@@ -107,6 +107,7 @@ struct config {
 	size_t           ntrusted;
 	bool             forwarded;     /* emit RFC 7239 Forwarded */
 	bool             via;           /* emit Via */
+	bool             proxy_protocol; /* a PROXY header from trusted-proxies starts each connection */
 	long             send_timeout_ms; /* longest a client may refuse to read */
 	struct tls_pair  tls_pairs[CONFIG_MAX_CERTS];   /* [tls], chosen by SNI */
 	size_t           ntls_pairs;

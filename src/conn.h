@@ -19,8 +19,10 @@ struct tls;
 struct conn {
 	int     fd;                 /* the connection, read and written */
 	struct tls *tls;            /* TLS over fd (gfproxy --tls), or NULL */
-	char    peer_addr[64];      /* numeric address, or "unix" */
+	char    peer_addr[64];      /* the client: numeric address, or "unix" */
 	char    peer_port[8];
+	char    proxy_addr[64];     /* the balancer's, when its PROXY header named the peer */
+	char    proxy_port[8];
 	size_t  off;                /* first unconsumed byte in buf */
 	size_t  len;                /* bytes in buf */
 	bool    answered;           /* written to since the last read */

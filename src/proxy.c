@@ -16,6 +16,7 @@
 #include "conn.h"
 #include "http.h"
 #include "journal.h"
+#include "proxyproto.h"
 #include "route.h"
 #include "sandbox.h"
 #include "tls.h"
@@ -301,6 +302,10 @@ proxy_log(const struct conn *c, const struct http_request *req, const char *upst
 
 	fields[n++] = (struct journal_field){ "REMOTE_ADDR", c->peer_addr };
 	fields[n++] = (struct journal_field){ "REMOTE_PORT", c->peer_port };
+	if (c->proxy_addr[0] != '\0') {
+		fields[n++] = (struct journal_field){ "PROXY_PEER_ADDR", c->proxy_addr };
+		fields[n++] = (struct journal_field){ "PROXY_PEER_PORT", c->proxy_port };
+	}
 	fields[n++] = (struct journal_field){ "HTTP_METHOD", req->method };
 	fields[n++] = (struct journal_field){ "HTTP_TARGET", target };
 	if (upstream_url != NULL)
@@ -359,6 +364,19 @@ proxy_refuse(struct conn *c, const struct http_request *req, int status, const c
 	proxy_log(c, req, NULL, status, &res, start_usec);
 }
 
+/* Each mistake in the file, at PRIORITY 2 with its line. */
+static void
+proxy_log_config_errors(const struct config *cfg)
+{
+	struct journal_field field = { "CONFIG_ERROR", NULL };
+	size_t i;
+
+	for (i = 0; i < cfg->nerrors; i++) {
+		field.value = cfg->errors[i];
+		journal_log(LOG_CRIT, &field, 1, "%s", cfg->errors[i]);
+	}
+}
+
 /*
  * A broken file must not take the service down silently: the mistake is in
  * the journal at PRIORITY 2 with its line, and the client gets a 503,
@@ -369,14 +387,9 @@ proxy_broken_config(struct conn *c, const struct http_request *req, const struct
     int64_t start_usec)
 {
 	struct upstream_result res = { .status = 503, .why = "configuration error" };
-	struct journal_field field = { "CONFIG_ERROR", NULL };
-	size_t i;
 
 	http_error(c, 503, "configuration error");
-	for (i = 0; i < cfg->nerrors; i++) {
-		field.value = cfg->errors[i];
-		journal_log(LOG_CRIT, &field, 1, "%s", cfg->errors[i]);
-	}
+	proxy_log_config_errors(cfg);
 	proxy_log(c, req, NULL, 503, &res, start_usec);
 }
 
@@ -427,6 +440,34 @@ proxy_handshake(struct conn *c, struct tls *t)
 	fault = tls_fault_why(t, &why);
 	proxy_conn_log(c, fault == TLS_FAULT_CERT ? LOG_CRIT : LOG_WARNING, why);
 	return -1;
+}
+
+/*
+ * The PROXY header a balancer sends before its client's bytes, accepted
+ * from trusted-proxies only. Anything else closes the connection with one
+ * entry and no answer, as haproxy and nginx do: the sender is a balancer,
+ * or someone posing as one, not a client to explain HTTP errors to. A
+ * broken file is named too, as it may be why a balancer is not trusted.
+ */
+static bool
+proxy_balancer_header(struct conn *c, const struct config *cfg)
+{
+	struct journal_field fields[4];
+	const char *why = NULL;     /* always one of ours: nothing of the sender's */
+	int r;
+
+	if (!config_trusted(cfg, c->peer_addr))
+		why = "not in trusted-proxies, the only senders proxy-protocol = yes accepts";
+	else if ((r = proxyproto_read(c, &why)) >= 0)
+		return r > 0;
+	fields[0] = (struct journal_field){ "REMOTE_ADDR", c->peer_addr };
+	fields[1] = (struct journal_field){ "REMOTE_PORT", c->peer_port };
+	fields[2] = (struct journal_field){ "ERROR", why };
+	fields[3] = (struct journal_field){ "SANDBOX", proxy_confinement };
+	journal_log(LOG_WARNING, fields, 4, "PROXY protocol: closed the connection from %s port %s: %s",
+	    c->peer_addr, c->peer_port, why);
+	proxy_log_config_errors(cfg);
+	return false;
 }
 
 int
@@ -485,7 +526,15 @@ main(int argc, char **argv)
 		conn_linger(&conn);
 		return EXIT_OSERR;
 	}
-	/* The client's first bytes are its ClientHello, parsed confined. */
+	if (cfg.proxy_protocol && !proxy_balancer_header(&conn, &cfg)) {
+		tls_free(tls);
+		config_free(&cfg);
+		return EXIT_SUCCESS;
+	}
+	/*
+	 * The client's first bytes (after a balancer's PROXY header) are its
+	 * ClientHello, parsed confined.
+	 */
 	if (tls != NULL && proxy_handshake(&conn, tls) < 0) {
 		tls_free(tls);
 		config_free(&cfg);

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -75,6 +76,10 @@ struct tls {
 	size_t                   npairs;
 	struct tls_ticket_key    tickets[TLS_TICKET_KEYS];
 	size_t                   ntickets;
+	int                      fd;
+	unsigned char           *prefix;        /* read before the handshake began */
+	size_t                   prefix_off, prefix_len;
+	BIO_METHOD              *bio_method;
 	enum tls_fault           fault;
 	char                     why[256];
 	unsigned char            out[TLS_RECORD_MAX];   /* a record's worth of an iovec */
@@ -443,18 +448,84 @@ tls_want(int err, short *ret_events)
 }
 
 /*
- * One step of the handshake on fd: 1 done, 0 to be called again once fd is
- * ready for *ret_events, -1 failed (tls_fault_why()).
+ * The socket, as a BIO that first returns the bytes read before the
+ * handshake began (those after a PROXY header, in the connection's buffer).
+ */
+static int
+tls_bio_read(BIO *b, char *out, int outl)
+{
+	struct tls *t = BIO_get_data(b);
+	size_t n;
+	ssize_t r;
+
+	BIO_clear_retry_flags(b);
+	if (t->prefix_off < t->prefix_len) {
+		n = t->prefix_len - t->prefix_off < (size_t)outl ? t->prefix_len - t->prefix_off :
+		    (size_t)outl;
+		memcpy(out, t->prefix + t->prefix_off, n);
+		t->prefix_off += n;
+		return (int)n;
+	}
+	if ((r = read(t->fd, out, (size_t)outl)) < 0 && (errno == EAGAIN || errno == EINTR))
+		BIO_set_retry_read(b);
+	return (int)r;
+}
+
+static int
+tls_bio_write(BIO *b, const char *in, int inl)
+{
+	struct tls *t = BIO_get_data(b);
+	ssize_t r;
+
+	BIO_clear_retry_flags(b);
+	if ((r = send(t->fd, in, (size_t)inl, MSG_NOSIGNAL)) < 0 && (errno == EAGAIN || errno == EINTR))
+		BIO_set_retry_write(b);
+	return (int)r;
+}
+
+static long
+tls_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+/*
+ * The connection under TLS: fd, and the len bytes already read from it
+ * (after a PROXY header), which the handshake reads first.
  */
 int
-tls_accept(struct tls *t, int fd, short *ret_events)
+tls_attach(struct tls *t, int fd, const void *prefix, size_t len)
+{
+	BIO *b;
+
+	t->fd = fd;
+	if (len == 0)
+		return SSL_set_fd(t->ssl, fd) == 1 ? 0 : -1;
+	if ((t->prefix = malloc(len)) == NULL ||
+	    (t->bio_method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
+	    "gfproxy prefix")) == NULL ||
+	    BIO_meth_set_read(t->bio_method, tls_bio_read) != 1 ||
+	    BIO_meth_set_write(t->bio_method, tls_bio_write) != 1 ||
+	    BIO_meth_set_ctrl(t->bio_method, tls_bio_ctrl) != 1 ||
+	    (b = BIO_new(t->bio_method)) == NULL)
+		return -1;
+	memcpy(t->prefix, prefix, len);
+	t->prefix_len = len;
+	BIO_set_data(b, t);
+	BIO_set_init(b, 1);
+	SSL_set_bio(t->ssl, b, b);
+	return 0;
+}
+
+/*
+ * One step of the handshake: 1 done, 0 to be called again once the socket
+ * is ready for *ret_events, -1 failed (tls_fault_why()).
+ */
+int
+tls_accept(struct tls *t, short *ret_events)
 {
 	int r, e;
 
-	if (SSL_get_fd(t->ssl) != fd && SSL_set_fd(t->ssl, fd) != 1) {
-		tls_fail(t, TLS_FAULT_PEER, "%s", "cannot attach the socket");
-		return -1;
-	}
 	ERR_clear_error();
 	if ((r = SSL_accept(t->ssl)) == 1)
 		return 1;
@@ -560,6 +631,8 @@ tls_free(struct tls *t)
 		return;
 	SSL_free(t->ssl);
 	SSL_CTX_free(t->ctx);
+	BIO_meth_free(t->bio_method);
+	free(t->prefix);
 	for (i = 0; i < t->npairs; i++) {
 		tls_wipe(&t->chains[i]);
 		tls_wipe(&t->keys[i]);
@@ -697,7 +770,13 @@ tls_new(struct tls **ret, const struct config *cfg, const char **ret_why)
 }
 
 int
-tls_accept(struct tls *t, int fd, short *ret_events)
+tls_attach(struct tls *t, int fd, const void *prefix, size_t len)
+{
+	return -1;
+}
+
+int
+tls_accept(struct tls *t, short *ret_events)
 {
 	return -1;
 }

@@ -28,7 +28,8 @@ struct tls;
 
 bool         tls_available(void);
 int          tls_new(struct tls **ret, const struct config *cfg, const char **ret_why);
-int          tls_accept(struct tls *t, int fd, short *ret_events);
+int          tls_attach(struct tls *t, int fd, const void *prefix, size_t len);
+int          tls_accept(struct tls *t, short *ret_events);
 void         tls_abort(struct tls *t, enum tls_fault fault, const char *why);
 enum tls_fault tls_fault_why(const struct tls *t, const char **ret_why);
 ssize_t      tls_read(struct tls *t, void *buf, size_t len, short *ret_events);

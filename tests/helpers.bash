@@ -180,6 +180,41 @@ gf_bg() {
 	printf -v "${name}_PORT" '%s' "$(head -n1 "$out")"
 }
 
+# gfproxy with a journal of its own: tests/bench/journal-ns starts a private
+# systemd-journald in a new mount namespace (root) and serves a port with
+# gfproxy there. Sets PROXY_PORT, JOURNALD_PID.
+start_journal_proxy() {
+	[ -x /lib/systemd/systemd-journald ] || fail "/lib/systemd/systemd-journald is not installed"
+	unshare -m --propagation private true 2>/dev/null || fail "unshare -m does not work here (needs root)"
+	local err=$GF_TMP/PROXY.err port i
+	port=$(gf_free_port)
+	: >"$err"
+	: >"$GF_TMP/empty.conf"
+	setsid unshare -m --propagation private "$GF_ROOT/tests/bench/journal-ns" "$GF_TMP" "$port" -- \
+		"$GF_PROXY_BIN" --config "$GF_TMP/empty.conf" "$@" </dev/null >"$GF_TMP/PROXY.out" 2>>"$err" 3>&- &
+	JOURNAL_NS_PID=$!
+	GF_GROUPS+=("$!")
+	GF_ERRFILES+=("$err")
+	for i in $(seq 100); do
+		grep -q '^Listening on' "$err" && break
+		sleep 0.05
+	done
+	grep -q '^Listening on' "$err" || fail "journal-ns did not start: $(cat "$err")"
+	PROXY_PORT=$port
+	JOURNALD_PID=$(cat "$GF_TMP/journald.pid")
+}
+
+# Stop start_journal_proxy's gfproxy in order: the activator goes, then
+# journal-ns (which waits for it) stops journald and exits. Fails if a
+# gfproxy is still running 5 s later.
+stop_journal_proxy() {
+	local ssa
+	ssa=$(pgrep -P "$JOURNAL_NS_PID" systemd-socket) || return 0
+	kill -TERM "$ssa"
+	wait_children_gone "$ssa" 5 || return 1
+	wait "$JOURNAL_NS_PID" || true
+}
+
 # Per-connection children of an activator (pids, one a line).
 gf_children() {
 	pgrep -P "$1" || true

@@ -331,30 +331,6 @@ start_isolated_proxy() {
 	wait_log PROXY '^<6>GET /proxy/user/1 -> .* 200 '
 }
 
-# gfproxy with a journal of its own: tests/bench/journal-ns starts a private
-# systemd-journald in a new mount namespace (root) and serves a port with
-# gfproxy there. Sets PROXY_PORT, JOURNALD_PID.
-start_journal_proxy() {
-	[ -x /lib/systemd/systemd-journald ] || fail "/lib/systemd/systemd-journald is not installed"
-	unshare -m --propagation private true 2>/dev/null || fail "unshare -m does not work here (needs root)"
-	local err=$GF_TMP/PROXY.err port i
-	port=$(gf_free_port)
-	: >"$err"
-	: >"$GF_TMP/empty.conf"
-	setsid unshare -m --propagation private "$GF_ROOT/tests/bench/journal-ns" "$GF_TMP" "$port" -- \
-		"$GF_PROXY_BIN" --config "$GF_TMP/empty.conf" "$@" </dev/null >"$GF_TMP/PROXY.out" 2>>"$err" 3>&- &
-	JOURNAL_NS_PID=$!
-	GF_GROUPS+=("$!")
-	GF_ERRFILES+=("$err")
-	for i in $(seq 100); do
-		grep -q '^Listening on' "$err" && break
-		sleep 0.05
-	done
-	grep -q '^Listening on' "$err" || fail "journal-ns did not start: $(cat "$err")"
-	PROXY_PORT=$port
-	JOURNALD_PID=$(cat "$GF_TMP/journald.pid")
-}
-
 @test "resilience: a stopped journald (full socket buffer) never holds up a response" {
 	start_peer
 	start_journal_proxy --upstream "$BACKEND_URL"
@@ -403,12 +379,8 @@ start_journal_proxy() {
 		echo "# gfproxy processes still there while journald is stopped:" >&3
 		ps -o pid,stat,wchan:24,args --ppid "$ssa" | sed 's/^/#   /' >&3
 	fi
-	# Stop in order: journald resumes, the activator goes, then journal-ns
-	# (which waits for it) stops journald and exits.
 	kill -CONT "$JOURNALD_PID"
-	kill -TERM "$ssa"
-	wait_children_gone "$ssa" 5 || fail "gfproxy still running after journald resumed"
-	wait "$JOURNAL_NS_PID" || true
+	stop_journal_proxy || fail "gfproxy still running after journald resumed"
 	run echo "$out"
 	assert_line "60 requests answered"
 	assert_line "new connection: answered"

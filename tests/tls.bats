@@ -364,3 +364,63 @@ ciphers: cipherlist_STRONG'
 	assert_output --regexp '^closed (9|10|11)$'
 	wait_log PROXY '^<4>127\.0\.0\.1:[0-9]+: TLS handshake not done within its timeout$'
 }
+
+@test "tls: behind a balancer's PROXY header, the ClientHello sent in the same packet is the handshake's" {
+	gf_has_tls || { tls_without_tls; return; }
+	start_peer
+	tls_ca
+	tls_leaf a a.test
+	tls_leaf b b.test
+	tls_conf tls
+	sed -i '1i [global]\nproxy-protocol = yes\ntrusted-proxies = 127.0.0.1' "$GF_TMP/tls.conf"
+	start_conf_proxy tls --tls
+	# The header and the ClientHello in one write, so gfproxy reads both at once.
+	run "$GF_PY" - "$PROXY_PORT" "$GF_TMP/ca.pem" <<-'EOF'
+	import socket, ssl, sys
+	ctx = ssl.create_default_context(cafile=sys.argv[2])
+	inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+	tls = ctx.wrap_bio(inc, out, server_hostname="b.test")
+	s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+	header = b"PROXY TCP4 203.0.113.7 127.0.0.1 40000 443\r\n"
+	def pump(first=b""):
+	    data = first + out.read()
+	    if data:
+	        s.sendall(data)
+	def step(f, *a):
+	    while True:
+	        try:
+	            return f(*a)
+	        except ssl.SSLWantReadError:
+	            pump()
+	            d = s.recv(65536)
+	            if not d:
+	                raise SystemExit("closed")
+	            inc.write(d)
+	try:
+	    tls.do_handshake()
+	except ssl.SSLWantReadError:
+	    pump(header)
+	step(tls.do_handshake)
+	print(tls.getpeercert()["subject"][0][0][1])
+	step(tls.write, b"GET /echo HTTP/1.1\r\nHost: b.test\r\nConnection: close\r\n\r\n")
+	pump()
+	body = b""
+	while True:
+	    try:
+	        d = step(tls.read, 65536)
+	    except (ssl.SSLZeroReturnError, SystemExit):
+	        break
+	    if not d:
+	        break
+	    body += d
+	for line in body.split(b"\n"):
+	    if line.startswith(b"header: X-Forwarded-"):
+	        print(line.decode().strip())
+	EOF
+	assert_success
+	assert_output "b.test
+header: X-Forwarded-For: 203.0.113.7
+header: X-Forwarded-Host: b.test
+header: X-Forwarded-Proto: https"
+	wait_log PROXY '^<6>GET /echo -> .* 200 .* TLSv1\.3 TLS_'
+}

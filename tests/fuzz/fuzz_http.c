@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "http.h"
+#include "fuzz_conn.h"
 
 #define FUZZ_MAX_INPUT  (64 * 1024)
 
@@ -179,8 +180,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const uint64_t max_bodies[] = { 0, 1, 16, 1000, HTTP_MAX_BODY_DEFAULT };
 	uint64_t max_body;
 	size_t room;
-	int sv[2], big = 1 << 20;
-	ssize_t w;
+	int sv[2];
 
 	if (size < 1 || size > FUZZ_MAX_INPUT + 1)
 		return -1;
@@ -190,22 +190,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	room = (size_t)(data[0] >> 3) * 256 + 1;    /* 1 .. 7937 bytes */
 	data++, size--;
 
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
-		abort();
-	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
-	setsockopt(sv[0], SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
-	setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
-	setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
-	if (size > 0 && ((w = write(sv[0], data, size)) < 0 || (size_t)w != size))
-		abort();
-	shutdown(sv[0], SHUT_WR);
-	/* As conn_open() leaves it: non-blocking, every wait through poll(). */
-	fcntl(sv[1], F_SETFL, fcntl(sv[1], F_GETFL) | O_NONBLOCK);
-
-	memset(&c, 0, offsetof(struct conn, buf));
-	c.fd = sv[1];
-	snprintf(c.peer_addr, sizeof(c.peer_addr), "fuzz");
-	snprintf(c.peer_port, sizeof(c.peer_port), "0");
+	fuzz_conn(&c, sv, data, size, "0");
 	fuzz_serve(&c, max_body, room);
 
 	close(sv[0]);
