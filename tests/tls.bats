@@ -37,11 +37,7 @@ load tls_helpers
 
 @test "tls: the upstream sees X-Forwarded-Proto: https and Forwarded proto=https" {
 	gf_has_tls || { tls_without_tls; return; }
-	start_peer
-	tls_ca
-	tls_leaf a a.test
-	tls_leaf b b.test
-	tls_conf tls
+	tls_files
 	sed -i '1i [global]\nforwarded = yes' "$GF_TMP/tls.conf"
 	start_conf_proxy tls --tls
 	run tls_curl a.test /echo
@@ -367,11 +363,7 @@ ciphers: cipherlist_STRONG'
 
 @test "tls: behind a balancer's PROXY header, the ClientHello sent in the same packet is the handshake's" {
 	gf_has_tls || { tls_without_tls; return; }
-	start_peer
-	tls_ca
-	tls_leaf a a.test
-	tls_leaf b b.test
-	tls_conf tls
+	tls_files
 	sed -i '1i [global]\nproxy-protocol = yes\ntrusted-proxies = 127.0.0.1' "$GF_TMP/tls.conf"
 	start_conf_proxy tls --tls
 	# The header and the ClientHello in one write, so gfproxy reads both at once.

@@ -44,14 +44,20 @@ tls_conf() {
 	} >"$GF_TMP/$name.conf"
 }
 
-# tls_pair [EXTRA...] - the backend, the test CA, a.test and b.test, and
-# gfproxy --tls in front; sets PROXY_PORT. EXTRA lines go in [tls].
-tls_pair() {
+# tls_files [EXTRA...] - the test peer, the test CA, a.test and b.test, and
+# $GF_TMP/tls.conf naming them (EXTRA lines in [tls]).
+tls_files() {
 	start_peer
 	tls_ca
 	tls_leaf a a.test
 	tls_leaf b b.test
 	tls_conf tls "$@"
+}
+
+# tls_pair [EXTRA...] - tls_files, and gfproxy --tls reading tls.conf; sets
+# PROXY_PORT.
+tls_pair() {
+	tls_files "$@"
 	start_conf_proxy tls --tls
 }
 
