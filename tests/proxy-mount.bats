@@ -260,3 +260,33 @@ print(json.load(sys.stdin)["headers"].get("X-Forwarded-Prefix"))'
 	assert_output --partial $'Set-Cookie: a=1; Path=/proxy\r\n'
 	wait_log PROXY 'upstream refused the upgrade'
 }
+
+@test "mount: behind a trusted TLS proxy, an absolute redirect goes to its scheme and host (X-Forwarded-Proto, -Host)" {
+	hb_proxy
+	printf '[global]\ntrusted-proxies = 127.0.0.1\n' | cat - "$GF_TMP/hb.conf" >"$GF_TMP/t.conf"
+	cp "$GF_TMP/t.conf" "$GF_TMP/hb.conf"
+	run field Location "$PURL/proxy/absolute-redirect/2" -H 'X-Forwarded-Proto: https' \
+		-H 'X-Forwarded-Host: pub.example'
+	assert_output https://pub.example/proxy/absolute-redirect/1
+}
+
+@test "mount: redirect-rewrite and cookie-rewrite take yes, no or a FROM TO rule, and say which line is wrong" {
+	gf_need_proxy
+	cat >"$GF_TMP/bad.conf" <<-'EOF'
+		[route a]
+		prefix = /a
+		upstream = http://127.0.0.1:1
+		redirect-rewrite = maybe
+		redirect-rewrite = http://x/ /a/ extra
+		cookie-rewrite = http://x/ /a/
+		redirect-rewrite = http://x/ /a/
+		cookie-rewrite = off
+	EOF
+	run "$GF_PROXY_BIN" --check-config "$GF_TMP/bad.conf"
+	assert_failure 78
+	assert_line --partial 'bad.conf:4: redirect-rewrite = maybe: expected yes, no, or FROM TO'
+	assert_line --partial 'bad.conf:5: redirect-rewrite = http://x/ /a/ extra: a redirect-rewrite rule is FROM TO, two words'
+	assert_line --partial 'bad.conf:6: cookie-rewrite = http://x/ /a/: expected yes or no'
+	refute_line --partial 'bad.conf:7'
+	refute_line --partial 'bad.conf:8'
+}
