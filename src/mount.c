@@ -462,6 +462,29 @@ mount_map_cookie(const struct mount_view *v, const char *s, size_t len, struct m
 	return changed;
 }
 
+/* The fields translated, each only when its route asks for it. */
+enum mount_field {
+	MOUNT_FIELD_OTHER,
+	MOUNT_FIELD_LOCATION,       /* Location, Content-Location */
+	MOUNT_FIELD_REFRESH,
+	MOUNT_FIELD_COOKIE,         /* Set-Cookie */
+};
+
+static enum mount_field
+mount_field_kind(const struct route *r, const char *name, size_t len)
+{
+	bool redirects = r->redirect_rewrite == REWRITE_YES || r->nredirect_rules > 0;
+
+	if (redirects && (mount_name_is(name, len, "Location") ||
+	    mount_name_is(name, len, "Content-Location")))
+		return MOUNT_FIELD_LOCATION;
+	if (redirects && mount_name_is(name, len, "Refresh"))
+		return MOUNT_FIELD_REFRESH;
+	if (r->cookie_rewrite == REWRITE_YES && mount_name_is(name, len, "Set-Cookie"))
+		return MOUNT_FIELD_COOKIE;
+	return MOUNT_FIELD_OTHER;
+}
+
 /*
  * The value of one response field as the client gets it, into buf (NUL-
  * terminated): returns its length, MOUNT_UNCHANGED when the field goes as
@@ -475,32 +498,29 @@ mount_rewrite(const struct mount_view *v, const char *name, size_t name_len,
 {
 	struct mount_out o = { .buf = buf, .size = size };
 	const char *s = value, *e = value + value_len;
-	const struct route *r = v->route;
 	bool mapped;
 
 	if (size == 0)
 		return MOUNT_TOO_LONG;
 	mount_trim(&s, &e);
-	if (mount_name_is(name, name_len, "Location") ||
-	    mount_name_is(name, name_len, "Content-Location")) {
-		if (r->redirect_rewrite != REWRITE_YES && r->nredirect_rules == 0)
-			return MOUNT_UNCHANGED;
+	switch (mount_field_kind(v->route, name, name_len)) {
+	case MOUNT_FIELD_LOCATION:
 		mapped = mount_map_location(v, s, (size_t)(e - s), &o);
-	} else if (mount_name_is(name, name_len, "Refresh")) {
-		if (r->redirect_rewrite != REWRITE_YES && r->nredirect_rules == 0)
-			return MOUNT_UNCHANGED;
+		break;
+	case MOUNT_FIELD_REFRESH:
 		mapped = mount_map_refresh(v, s, (size_t)(e - s), &o);
-	} else if (mount_name_is(name, name_len, "Set-Cookie")) {
-		if (r->cookie_rewrite != REWRITE_YES)
-			return MOUNT_UNCHANGED;
+		break;
+	case MOUNT_FIELD_COOKIE:
 		mapped = mount_map_cookie(v, s, (size_t)(e - s), &o);
-	} else
+		break;
+	default:
 		return MOUNT_UNCHANGED;
+	}
 	if (!mapped)
 		return MOUNT_UNCHANGED;
 	if (o.over)
 		return MOUNT_TOO_LONG;
-	if ((o.len == (size_t)(e - s) && memcmp(buf, s, o.len) == 0))
+	if (o.len == (size_t)(e - s) && memcmp(buf, s, o.len) == 0)
 		return MOUNT_UNCHANGED;
 	buf[o.len] = '\0';
 	return (ssize_t)o.len;
@@ -635,7 +655,7 @@ mount_cat_line(const struct mount_view *v, char *buf, size_t size, size_t *len,
 	const char *value = line + name_len;
 	ssize_t n = MOUNT_UNCHANGED;
 
-	if (*value == ':') {
+	if (*value == ':' && mount_field_kind(v->route, line, name_len) != MOUNT_FIELD_OTHER) {
 		for (value++; mount_blank(*value); value++)
 			;
 		if (size - *len > name_len + 2)

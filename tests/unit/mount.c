@@ -185,6 +185,7 @@ static const struct mount_case ruled_off[] = {
 	{ "off", "Location", "/x", NULL },
 	{ "off, cookie", "Set-Cookie", "a=1; Path=/", NULL },
 	{ "rule", "Location", "HTTPS://public.example/a", "/proxy/a" },
+	{ "rule, no match", "Location", "/a", NULL },
 	{ "rule, refresh", "Refresh", "0; url=https://public.example/b", "0; url=/proxy/b" },
 };
 
