@@ -275,7 +275,7 @@ static bool
 mount_map_url(const struct mount_view *v, const char *s, size_t len, struct mount_out *o)
 {
 	const char *e = s + len, *scheme = NULL, *auth = NULL, *path, *pe;
-	size_t which = MOUNT_ANY_UPSTREAM, mark = o->len;
+	size_t which = MOUNT_ANY_UPSTREAM, mark = o->len, written;
 	bool network = false, over = o->over;
 
 	if (len >= 2 && s[0] == '/' && s[1] == '/') {
@@ -308,8 +308,14 @@ mount_map_url(const struct mount_view *v, const char *s, size_t len, struct moun
 	}
 	for (pe = path; pe < e && *pe != '?' && *pe != '#'; pe++)
 		;
+	written = o->len;
+	/*
+	 * A path from the origin must not begin with "//" (which an empty
+	 * prefix can leave of "/base//host/x"): that would name another host.
+	 */
 	if (!mount_map_path(v->route, which, path == pe ? "/" : path,
-	    path == pe ? 1 : (size_t)(pe - path), false, o)) {
+	    path == pe ? 1 : (size_t)(pe - path), false, o) ||
+	    (written == mark && o->len - mark >= 2 && memcmp(o->buf + mark, "//", 2) == 0)) {
 		o->len = mark;
 		o->over = over;
 		return false;

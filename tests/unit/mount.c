@@ -121,6 +121,8 @@ static const struct mount_case plain[] = {
 	/* Without a usable Host, an absolute URL becomes a path from the origin. */
 	{ "no Host", "Location", "http://app:5000/x", "/proxy/x", "" },
 	{ "Host with a slash", "Location", "http://app:5000/x", "/proxy/x", "evil.example/x" },
+	{ "no Host, double slash", "Location", "http://app:5000//evil.example/x",
+	  "/proxy//evil.example/x", "" },
 	/* A trusted proxy's X-Forwarded-Proto and -Host are the client's origin. */
 	{ "trusted proto", "Location", "http://app:5000/x", "https://gw/proxy/x", "gw",
 	  "X-Forwarded-Proto", "https, http", true },
@@ -175,6 +177,15 @@ static const struct mount_case pair[] = {
 	{ "second upstream, wrong scheme", "Location", "http://b/x", NULL },
 };
 
+/* Prefix / and a base path: what is left must not start with "//". */
+static const struct mount_case rooted[] = {
+	{ "root prefix, base", "Location", "/two/x", "/x" },
+	{ "root prefix, base, double slash", "Location", "/two//evil.example/x", NULL },
+	{ "root prefix, base, no Host", "Location", "http://app:5000/two//evil.example/x", NULL, "" },
+	{ "root prefix, base, with Host", "Location", "http://app:5000/two//e/x",
+	  "http://gw.example:8080//e/x" },
+};
+
 /* A unix: upstream is http://localhost. */
 static const struct mount_case unix_socket[] = {
 	{ "unix", "Location", "http://localhost/x", "http://gw.example:8080/proxy/x" },
@@ -210,6 +221,7 @@ main(void)
 	CHECK_ALL(route("/p", false, "http://app:5000", NULL), unmounted);
 	CHECK_ALL(route("/proxy", true, "http://a:1", "https://b"), pair);
 	CHECK_ALL(route("/proxy", true, "unix:/run/app.sock", NULL), unix_socket);
+	CHECK_ALL(route("", true, "http://app:5000/two", NULL), rooted);
 	r = route("/proxy", true, "http://app:5000", NULL);
 	r->redirect_rewrite = r->cookie_rewrite = REWRITE_NO;
 	r->redirect_rules[0] = (struct redirect_rule){ "https://public.example/", "/proxy/" };
