@@ -115,6 +115,7 @@ static const char *const http_forwarded_address_fields[] = {
 	"X-Forwarded-For",
 	"X-Forwarded-Host",
 	"X-Forwarded-Port",
+	"X-Forwarded-Prefix",
 	"X-Forwarded-Proto",
 	"X-Forwarded-Server",
 	"X-Real-IP",

@@ -17,6 +17,7 @@
 #include <nettle/base64.h>
 #include <nettle/sha1.h>
 
+#include "mount.h"
 #include "tunnel.h"
 
 /* RFC 6455 1.3: appended to the client's key before hashing. */
@@ -336,8 +337,8 @@ tunnel_check_101(const struct tunnel_head *th, const struct http_request *req,
 
 /* The head for the client: the upstream's fields less hop-by-hop ones. */
 static int
-tunnel_client_head(const struct tunnel_head *th, int status, bool upgraded, char *out,
-    size_t size, size_t *ret_len)
+tunnel_client_head(const struct tunnel_head *th, const struct mount_view *mount, int status,
+    bool upgraded, char *out, size_t size, size_t *ret_len)
 {
 	size_t i, len = 0;
 
@@ -349,8 +350,9 @@ tunnel_client_head(const struct tunnel_head *th, int status, bool upgraded, char
 		     !(upgraded && http_name_eq(th->name[i], th->name_len[i], "Upgrade"))) ||
 		    http_name_eq(th->name[i], th->name_len[i], "Content-Length"))
 			continue;
-		if (http_appendf(out, size, &len, "%.*s: %.*s\r\n", (int)th->name_len[i],
-		    th->name[i], (int)th->value_len[i], th->value[i]) < 0)
+		/* Redirects and cookies translated for the route's prefix (mount.c). */
+		if (mount_cat_field(mount, out, size, &len, th->name[i], th->name_len[i],
+		    th->value[i], th->value_len[i]) < 0 || http_cat(out, size, &len, "\r\n", NULL) < 0)
 			return -1;
 	}
 	/*
@@ -470,6 +472,7 @@ tunnel_forward(struct upstream *u, struct http_server *h, const struct http_requ
 	static char target[ROUTE_MAX_TARGET];
 	static char why[128];
 	struct tunnel_head *th = NULL;
+	struct mount_view mount;
 	char *out = NULL;
 	curl_socket_t ufd;
 	size_t len, nf = rt->max_response_fields;
@@ -547,9 +550,10 @@ tunnel_forward(struct upstream *u, struct http_server *h, const struct http_requ
 		goto fail;
 	}
 	res->status = th->parser.status_code;
+	mount_view_init(&mount, rt, req, config_trusted(u->cfg, h->conn->peer_addr));
 	if (res->status != 101) {
 		/* Refused: relay the answer's head only, and end the connection. */
-		if (tunnel_client_head(th, res->status, false, out, out_size,
+		if (tunnel_client_head(th, &mount, res->status, false, out, out_size,
 		    &len) < 0 || conn_write(h->conn, out, len) < 0)
 			res->why = conn_lost_why(h->conn);
 		else
@@ -557,7 +561,7 @@ tunnel_forward(struct upstream *u, struct http_server *h, const struct http_requ
 		res->client_fault = res->status < 500;
 		goto done;
 	}
-	if (tunnel_client_head(th, 101, true, out, out_size, &len) < 0 ||
+	if (tunnel_client_head(th, &mount, 101, true, out, out_size, &len) < 0 ||
 	    conn_write(h->conn, out, len) < 0) {
 		res->why = conn_lost_why(h->conn);
 		goto done;

@@ -24,6 +24,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "mount.h"
 #include "upstream.h"
 
 /*
@@ -428,6 +429,7 @@ upstream_skip_request_field(const struct route *r, const struct http_request *re
 	 */
 	if (!trusted && http_is_forwarded_address(hd->name, hd->name_len) &&
 	    !http_name_eq(hd->name, hd->name_len, "X-Forwarded-For") &&
+	    !http_name_eq(hd->name, hd->name_len, "X-Forwarded-Prefix") &&
 	    !http_name_eq(hd->name, hd->name_len, "X-Forwarded-Host") &&
 	    !http_name_eq(hd->name, hd->name_len, "X-Forwarded-Proto") &&
 	    !http_name_eq(hd->name, hd->name_len, "Forwarded"))
@@ -506,6 +508,7 @@ upstream_collect(char *buf, size_t size, const char *value)
  */
 struct forwarding {
 	char    xff[HTTP_MAX_HEADER_BYTES];
+	char    prefix[HTTP_MAX_HEADER_BYTES];  /* X-Forwarded-Prefix */
 	char    forwarded[HTTP_MAX_HEADER_BYTES];
 	char    via[HTTP_MAX_HEADER_BYTES];
 	bool    xf_host;
@@ -533,6 +536,16 @@ upstream_forwarding_fields(struct fields *list, const struct config *cfg,
 	     fields_add(list, "X-Forwarded-Host", ": ", req->host) < 0) ||
 	    (!fw->xf_proto && !upstream_ruled(r, "X-Forwarded-Proto") &&
 	     fields_add(list, "X-Forwarded-Proto", ": ", "http") < 0))
+		return -1;
+	/*
+	 * Where a prefix-stripping route is mounted (Traefik's stripPrefix
+	 * convention), appended to a trusted proxy's own as X-Forwarded-For is.
+	 */
+	if (r->strip_prefix && r->prefix_len > 0 &&
+	    upstream_collect(fw->prefix, sizeof(fw->prefix), r->prefix) < 0)
+		return -1;
+	if (fw->prefix[0] != '\0' && !upstream_ruled(r, "X-Forwarded-Prefix") &&
+	    fields_add(list, "X-Forwarded-Prefix", ": ", fw->prefix) < 0)
 		return -1;
 	if (cfg->forwarded && !upstream_ruled(r, "Forwarded")) {
 		/* RFC 7239: an IPv6 node is bracketed and quoted; quote the host always. */
@@ -574,7 +587,7 @@ upstream_request_fields(const struct config *cfg, const struct route *r,
 	size_t i;
 
 	list->n = list->used = 0;
-	fw->xff[0] = fw->forwarded[0] = fw->via[0] = '\0';
+	fw->xff[0] = fw->prefix[0] = fw->forwarded[0] = fw->via[0] = '\0';
 	fw->xf_host = fw->xf_proto = false;
 	for (i = 0; i < req->nheaders; i++) {
 		hd = &req->headers[i];
@@ -585,6 +598,11 @@ upstream_request_fields(const struct config *cfg, const struct route *r,
 			continue;
 		if (http_name_eq(hd->name, hd->name_len, "X-Forwarded-For")) {
 			if (trusted && upstream_collect(fw->xff, sizeof(fw->xff), hd->value) < 0)
+				goto fail;
+			continue;
+		}
+		if (http_name_eq(hd->name, hd->name_len, "X-Forwarded-Prefix")) {
+			if (trusted && upstream_collect(fw->prefix, sizeof(fw->prefix), hd->value) < 0)
 				goto fail;
 			continue;
 		}
@@ -800,6 +818,7 @@ upstream_send_head(struct transfer *t)
 	char *out = t->head_out;
 	const size_t cap = t->out_size;
 	const struct http_request *req = t->req;
+	struct mount_view mount;
 	size_t i, len = 0;
 	bool has_length = false, has_te = false, interim = t->status < 200;
 	bool closes = false, keeps = false;
@@ -872,11 +891,14 @@ upstream_send_head(struct transfer *t)
 	code[3] = '\0';
 	if (http_cat(out, cap, &len, "HTTP/1.1 ", code, " ", t->reason, "\r\n", NULL) < 0)
 		return transfer_fail(t, 502, "upstream response head too large");
+	/* Redirects and cookies translated for the route's prefix (mount.c). */
+	mount_view_init(&mount, t->route, req, config_trusted(t->up->cfg, t->h->conn->peer_addr));
 	for (i = 0; i < t->nfields; i++) {
 		line = t->head + t->field_off[i];
 		if (upstream_skip_response_field(t, line))
 			continue;
-		if (http_cat(out, cap, &len, line, "\r\n", NULL) < 0)
+		if (mount_cat_line(&mount, out, cap, &len, line) < 0 ||
+		    http_cat(out, cap, &len, "\r\n", NULL) < 0)
 			return transfer_fail(t, 502, "upstream response head too large");
 	}
 	for (i = 0; !interim && i < t->route->nresponse_rules; i++) {

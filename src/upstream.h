@@ -29,12 +29,12 @@
 #define UPSTREAM_SOCKETS_SPARE       4            /* room one request's connect needs */
 /*
  * The request fields for the upstream: the client's, ours (X-Forwarded-For,
- * -Host, -Proto, Forwarded, Via, TE, Accept, Expect) and the route's rules.
- * The client's take at most HTTP_MAX_HEADER_BYTES, each of our four that
- * carry client text at most that and its name, a rule at most a line.
+ * -Host, -Proto, -Prefix, Forwarded, Via, TE, Accept, Expect) and the route's
+ * rules. The client's take at most HTTP_MAX_HEADER_BYTES, each of our five
+ * that carry client text at most that and its name, a rule at most a line.
  */
-#define UPSTREAM_MAX_FIELDS          (HTTP_MAX_HEADERS + 8 + CONFIG_MAX_RULES)
-#define UPSTREAM_FIELDS_BYTES        (5 * HTTP_MAX_HEADER_BYTES + 4 * 32 + 256 + \
+#define UPSTREAM_MAX_FIELDS          (HTTP_MAX_HEADERS + 9 + CONFIG_MAX_RULES)
+#define UPSTREAM_FIELDS_BYTES        (6 * HTTP_MAX_HEADER_BYTES + 5 * 32 + 256 + \
                                       CONFIG_MAX_RULES * (CONFIG_MAX_LINE + 3))
 
 struct transfer;
