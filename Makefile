@@ -23,7 +23,8 @@ LDLIBS_BACKEND = $(shell pkg-config --libs libsystemd nettle 2>/dev/null)
 
 COMMON_OBJ     = $(BUILD)/conn.o $(BUILD)/http.o $(BUILD)/journal.o $(BUILD)/sandbox.o $(BUILD)/llhttp.o \
                  $(BUILD)/llhttp_api.o $(BUILD)/llhttp_http.o
-PROXY_OBJ      = $(BUILD)/proxy.o $(BUILD)/config.o $(BUILD)/route.o $(BUILD)/upstream.o $(BUILD)/tunnel.o $(COMMON_OBJ)
+PROXY_OBJ      = $(BUILD)/proxy.o $(BUILD)/config.o $(BUILD)/route.o $(BUILD)/rewrite.o $(BUILD)/response.o $(BUILD)/reply.o \
+                 $(BUILD)/upstream.o $(BUILD)/tunnel.o $(COMMON_OBJ)
 BACKEND_OBJ    = $(BUILD)/backend.o $(COMMON_OBJ)
 # PROBE=1: gfproxy and gfproxy-backend that try to escape their own sandbox
 # (tests/system/escape.c), for the
