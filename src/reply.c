@@ -131,7 +131,7 @@ reply_frame(struct reply *rp, const struct response *resp)
  * the first body bytes or reply_flush(). Returns -1 on failure, recorded.
  */
 int
-reply_head(struct reply *rp, const struct response *resp, bool hold)
+reply_head(struct reply *rp, struct response *resp, bool hold)
 {
 	struct upstream_result *res = rp->res;
 	const struct route *r = rp->route;
@@ -141,7 +141,7 @@ reply_head(struct reply *rp, const struct response *resp, bool hold)
 	const char *why;
 	size_t i, len = 0;
 
-	if (response_framing((struct response *)resp, &why) < 0)
+	if (response_framing(resp, &why) < 0)
 		return reply_fail(rp, 502, why);
 	if (!interim)
 		reply_frame(rp, resp);

@@ -68,7 +68,7 @@ void  reply_begin(struct reply *rp, struct http_server *h, const struct http_req
           const struct route *r, struct upstream_result *res);
 int   reply_fail(struct reply *rp, int status, const char *why);
 int   reply_fail_quietly(struct reply *rp, int status, const char *why);
-int   reply_head(struct reply *rp, const struct response *resp, bool hold);
+int   reply_head(struct reply *rp, struct response *resp, bool hold);
 void  reply_retract(struct reply *rp);
 int   reply_flush(struct reply *rp);
 int   reply_body(struct reply *rp, const char *buf, size_t len);

@@ -1,7 +1,10 @@
 /*
- * upstream.c - one request through libcurl: the request headers rewritten
- * for the upstream, the body pulled from the client as libcurl asks for it,
- * and the response streamed back piece by piece as it arrives.
+ * upstream.c - one request through libcurl, the only file that calls it:
+ * the request fields rewrite.c gives, in libcurl's spelling, the body
+ * pulled from the client as libcurl asks for it, each line of the answer's
+ * head into the response model (response.c), and the answer handed to the
+ * client's writer (reply.c) piece by piece as it arrives. Also the
+ * connection a tunnel (tunnel.c) runs on.
  *
  * One easy handle serves every request of the connection, so libcurl keeps
  * the upstream connection open between them. Nothing here holds a whole
@@ -774,7 +777,7 @@ upstream_why(struct upstream *u, CURLcode rc)
 }
 
 /* Where upstream i of the route gets this request, for libcurl and the log. */
-int
+static int
 upstream_point(struct upstream *u, const struct route *r, size_t i, const char *target,
     char *ret_target, size_t size, const char **ret_why)
 {

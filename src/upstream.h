@@ -63,8 +63,6 @@ int   upstream_init(struct upstream *u, const struct config *cfg);
 void  upstream_free(struct upstream *u);
 const char *upstream_version(void);
 void  upstream_check_config(struct config *cfg);
-int   upstream_point(struct upstream *u, const struct route *r, size_t i, const char *target,
-          char *ret_target, size_t size, const char **ret_why);
 void  upstream_forward(struct upstream *u, struct http_server *h,
           const struct http_request *req, const struct route *r,
           struct upstream_result *res);
