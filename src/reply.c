@@ -38,7 +38,7 @@ reply_free(struct reply *rp)
 /* A new exchange: nothing out, nothing failed, the result cleared. */
 void
 reply_begin(struct reply *rp, struct http_server *h, const struct http_request *req,
-    const struct route *r, struct upstream_result *res)
+    const struct route *r, struct reply_result *res)
 {
 	rp->h = h;
 	rp->req = req;
@@ -50,7 +50,7 @@ reply_begin(struct reply *rp, struct http_server *h, const struct http_request *
 	rp->fail_status = 0;
 	rp->why_public = false;
 	rp->held = 0;
-	memset(res, 0, offsetof(struct upstream_result, why_text));
+	memset(res, 0, offsetof(struct reply_result, why_text));
 	res->why_text[0] = '\0';
 	res->keep_alive = req->keep_alive;
 }
@@ -104,7 +104,7 @@ reply_client_lost(struct reply *rp, bool with_head)
 static void
 reply_frame(struct reply *rp, const struct response *resp)
 {
-	struct upstream_result *res = rp->res;
+	struct reply_result *res = rp->res;
 
 	/* A body we did not read keeps us from reading the next request. */
 	if (!rp->h->body_done || rp->h->closing)
@@ -133,7 +133,7 @@ reply_frame(struct reply *rp, const struct response *resp)
 int
 reply_head(struct reply *rp, struct response *resp, bool hold)
 {
-	struct upstream_result *res = rp->res;
+	struct reply_result *res = rp->res;
 	const struct route *r = rp->route;
 	char *out = rp->out, code[4];
 	const size_t cap = rp->out_size;
@@ -307,7 +307,7 @@ reply_end(struct reply *rp, const struct response *trailers)
 void
 reply_finish(struct reply *rp)
 {
-	struct upstream_result *res = rp->res;
+	struct reply_result *res = rp->res;
 
 	if (rp->fail_status == 0)
 		return;

@@ -20,7 +20,7 @@
 #define REPLY_WHY_SIZE       512   /* a reason made up of parts (libcurl's and the system's) */
 
 /* What happened to one request, for the log line. */
-struct upstream_result {
+struct reply_result {
 	int          status;        /* what the client got */
 	uint64_t     bytes_sent;    /* response body bytes written to the client */
 	uint64_t     bytes_received;/* request body bytes read from the client */
@@ -51,7 +51,7 @@ struct reply {
 	struct http_server         *h;
 	const struct http_request  *req;
 	const struct route         *route;
-	struct upstream_result     *res;
+	struct reply_result        *res;
 	enum reply_state            state;
 	enum reply_framing          framing;
 	int64_t                     left;       /* body bytes still owed under REPLY_LENGTH */
@@ -65,7 +65,7 @@ struct reply {
 int   reply_alloc(struct reply *rp, size_t head_size);
 void  reply_free(struct reply *rp);
 void  reply_begin(struct reply *rp, struct http_server *h, const struct http_request *req,
-          const struct route *r, struct upstream_result *res);
+          const struct route *r, struct reply_result *res);
 int   reply_fail(struct reply *rp, int status, const char *why);
 int   reply_fail_quietly(struct reply *rp, int status, const char *why);
 int   reply_head(struct reply *rp, struct response *resp, bool hold);

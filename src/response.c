@@ -241,7 +241,8 @@ response_framing(struct response *r, const char **ret_why)
 			/* One plain decimal, or the framing is ambiguous. */
 			v = response_value(line);
 			digits = strspn(v, "0123456789");
-			if (has_length || digits == 0 || v[digits + strspn(v + digits, " \t")] != '\0')
+			if (has_length || digits == 0 ||
+			    v[digits + strspn(v + digits, " \t")] != '\0')
 				goto bad_length;
 			/* Beyond 63 bits libcurl ignores it and reads to the close. */
 			errno = 0;

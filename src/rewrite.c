@@ -223,7 +223,8 @@ rewrite_skip_response_field(const struct route *r, const struct response *resp,
 	if (rewrite_rule_replaces(r->response_rules, r->nresponse_rules, line, nlen))
 		return true;
 	/* RFC 9110 8.6: a 1xx or 204 has no Content-Length. */
-	if ((resp->status < 200 || resp->status == 204) && http_name_eq(line, nlen, "Content-Length"))
+	if ((resp->status < 200 || resp->status == 204) &&
+	    http_name_eq(line, nlen, "Content-Length"))
 		return true;
 	/* The upstream's Connection list cannot take away the body's length. */
 	if (http_connection_protected(line, nlen))

@@ -109,7 +109,8 @@ tunnel_read(struct upstream *u, struct tunnel_input *in, int64_t deadline)
 			break;
 		if (conn_now_usec() >= deadline ||
 		    poll(&pfd, 1, (int)((deadline - conn_now_usec()) / 1000) + 1) < 0)
-			return reply_fail(&u->reply, 504, "no response from upstream in time");
+			return reply_fail(&u->reply, 504, u->reply.state != REPLY_NONE ?
+			    "upstream stalled mid-response" : "no response from upstream in time");
 	}
 	if (n < 0)
 		return reply_fail_quietly(&u->reply, 502, "upstream connection failed");
@@ -170,10 +171,12 @@ tunnel_on_message_complete(llhttp_t *p)
  * A final answer other than the 101: relayed whole, its body taken out of
  * the upstream's framing by llhttp (Content-Length, chunks, or the close)
  * and framed again by reply.c. llhttp reads the stream from its first
- * byte, the head response.c has already checked included.
+ * byte, the head response.c has already checked included. The upstream
+ * may be silent for the route's timeout between two reads, as on the
+ * plain path.
  */
 static void
-tunnel_relay_answer(struct upstream *u, struct tunnel_input *in, int64_t deadline)
+tunnel_relay_answer(struct upstream *u, struct tunnel_input *in, const struct route *rt)
 {
 	static llhttp_settings_t settings;
 	llhttp_t parser;
@@ -191,16 +194,20 @@ tunnel_relay_answer(struct upstream *u, struct tunnel_input *in, int64_t deadlin
 			break;
 		if (err != HPE_OK) {
 			if (u->reply.fail_status == 0)
-				reply_fail(&u->reply, 502, "invalid framing in the answer to the upgrade request");
+				reply_fail(&u->reply, 502,
+				    "invalid framing in the answer to the upgrade request");
 			return;
 		}
 		/* What llhttp has seen is done with. */
 		in->len = 0;
-		if ((n = tunnel_read(u, in, deadline)) < 0)
+		if ((n = tunnel_read(u, in, conn_now_usec() + (int64_t)rt->timeout_ms * 1000)) < 0)
 			return;
 		if (n == 0) {
-			if (llhttp_finish(&parser) != HPE_OK || !llhttp_message_needs_eof(&parser))
-				reply_fail_quietly(&u->reply, 502, "upstream closed before the end of the body");
+			/* The close ends a body without a length: the message completes. */
+			err = llhttp_finish(&parser);
+			if (err != HPE_OK && err != HPE_PAUSED)
+				reply_fail_quietly(&u->reply, 502,
+				    "upstream closed before the end of the body");
 			break;
 		}
 	}
@@ -266,7 +273,7 @@ tunnel_check_101(const struct response *resp, const struct http_request *req,
  * side's EOF becomes a shutdown of writing towards the other side.
  */
 static void
-tunnel_relay(struct upstream *u, struct conn *c, struct upstream_result *res)
+tunnel_relay(struct upstream *u, struct conn *c, struct reply_result *res)
 {
 	char *buf;
 	struct pollfd pfd[2];
@@ -325,7 +332,7 @@ tunnel_relay(struct upstream *u, struct conn *c, struct upstream_result *res)
 
 void
 tunnel_forward(struct upstream *u, struct http_server *h, const struct http_request *req,
-    const struct route *rt, struct upstream_result *res)
+    const struct route *rt, struct reply_result *res)
 {
 	static char target[ROUTE_MAX_TARGET];
 	struct reply *rp = &u->reply;
@@ -365,7 +372,7 @@ tunnel_forward(struct upstream *u, struct http_server *h, const struct http_requ
 		res->why = "upstream refused the upgrade";
 		res->client_fault = resp->status >= 400 && resp->status < 500;
 		if (reply_head(rp, resp, true) == 0)
-			tunnel_relay_answer(u, &in, deadline);
+			tunnel_relay_answer(u, &in, rt);
 		goto done;
 	}
 	if (tunnel_check_101(resp, req, &why) < 0) {

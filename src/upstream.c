@@ -40,7 +40,7 @@ struct transfer {
 	struct upstream            *up;
 	struct http_server         *h;
 	const struct http_request  *req;
-	struct upstream_result     *res;
+	struct reply_result        *res;
 	const struct route         *route;
 
 	int64_t     last_progress;  /* for the upstream idle timeout */
@@ -923,7 +923,7 @@ upstream_perform(struct upstream *u, struct transfer *t)
  */
 void
 upstream_forward(struct upstream *u, struct http_server *h, const struct http_request *req,
-    const struct route *r, struct upstream_result *res)
+    const struct route *r, struct reply_result *res)
 {
 	static char target[ROUTE_MAX_TARGET];
 	struct transfer *t = u->t;
@@ -946,7 +946,8 @@ upstream_forward(struct upstream *u, struct http_server *h, const struct http_re
 		reply_fail_quietly(rp, 500, "request fields for the upstream too large");
 		goto done;
 	}
-	if (upstream_check_kept(u, false) < 0 || (curl = upstream_handle(u, req->chunked)) == NULL) {
+	if (upstream_check_kept(u, false) < 0 ||
+	    (curl = upstream_handle(u, req->chunked)) == NULL) {
 		reply_fail_quietly(rp, 500, "out of memory");
 		goto done;
 	}

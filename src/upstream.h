@@ -65,7 +65,7 @@ const char *upstream_version(void);
 void  upstream_check_config(struct config *cfg);
 void  upstream_forward(struct upstream *u, struct http_server *h,
           const struct http_request *req, const struct route *r,
-          struct upstream_result *res);
+          struct reply_result *res);
 int   upstream_connect(struct upstream *u, const struct route *r,
           const struct http_request *req, char *ret_target, size_t size);
 int   upstream_send(struct upstream *u, const char *data, size_t len, int64_t deadline);

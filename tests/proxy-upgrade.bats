@@ -79,3 +79,33 @@ canned_upstream() {
 	assert_output $'5\r\nhello\r\n0\r\n\r'
 	wait_log PROXY '^<6>GET /page -> .* 200 5B '
 }
+
+@test "upgrade: an answer other than 101 that ends at the close reaches the client whole, in chunks" {
+	# One connection: the request head read, a 200 without a length, 4978 bytes, the close.
+	gf_bg CLOSER "$GF_PY" -c '
+import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(1)
+s.settimeout(20)
+print(s.getsockname()[1], flush=True)
+c, _ = s.accept()
+c.settimeout(5)
+head = b""
+while b"\r\n\r\n" not in head:
+    d = c.recv(4096)
+    if not d:
+        break
+    head += d
+c.sendall(b"HTTP/1.1 200 Here It Is\r\nContent-Type: text/plain\r\n\r\n" + b"x" * 4977 + b"\n")
+c.close()
+'
+	start_proxy --prefix / --upstream "http://127.0.0.1:$CLOSER_PORT"
+	gf_curl -i "${WS[@]}" "$PURL/static.txt" >"$GF_TMP/out"
+	run cat "$GF_TMP/out"
+	assert_line --index 0 --regexp $'^HTTP/1.1 200 Here It Is\r$'
+	assert_line $'Transfer-Encoding: chunked\r'
+	run resp_body <"$GF_TMP/out"
+	assert_equal "${#output}" 4977
+	wait_log PROXY '^<6>GET /static.txt -> .* 200 4978B '
+}
