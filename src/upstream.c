@@ -511,7 +511,7 @@ upstream_seek_cb(void *userdata, curl_off_t offset, int origin)
  * for the head (an early 401 or 413) before sending more.
  */
 static int
-upstream_send_head(struct transfer *t)
+upstream_relay_head(struct transfer *t)
 {
 	struct response *resp = &t->up->resp;
 	bool refused = resp->status == 417 && t->req->expect_continue && t->body_handed == 0;
@@ -555,7 +555,7 @@ upstream_header_cb(char *buf, size_t size, size_t nmemb, void *userdata)
 	} else if (resp->status == 101) {
 		return reply_fail(&t->up->reply, 502, "unexpected 101 from upstream"), 0;
 	} else if (resp->status >= 200 || t->req->version >= 11) {
-		if (upstream_send_head(t) < 0)
+		if (upstream_relay_head(t) < 0)
 			return 0;
 	}
 	response_next(resp);
@@ -836,7 +836,7 @@ transfer_rewind(struct transfer *t)
 /*
  * The final answer is out whole, and the client's body is not all read. Its
  * head may still be held only when it is a bodiless 417 to our Expect
- * (upstream_send_head()); upstream_forward() flushes it once the loop ends.
+ * (upstream_relay_head()); upstream_forward() flushes it once the loop ends.
  */
 static bool
 upstream_answered_early(const struct transfer *t)
