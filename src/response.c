@@ -39,6 +39,13 @@ response_free(struct response *r)
 	r->text = NULL;
 }
 
+/* No fields yet. */
+static void
+response_clear(struct response *r)
+{
+	r->nfields = r->nconnection = r->nlength = r->nencoding = r->len = 0;
+}
+
 /* Ready for a new exchange, held to a route's limits. */
 void
 response_begin(struct response *r, size_t max_fields, size_t max_bytes)
@@ -46,7 +53,7 @@ response_begin(struct response *r, size_t max_fields, size_t max_bytes)
 	r->phase = RESPONSE_STATUS;
 	r->status = 0;
 	r->http10 = false;
-	r->nfields = r->len = 0;
+	response_clear(r);
 	r->max_fields = max_fields;
 	r->max_bytes = max_bytes;
 	r->length = -1;
@@ -72,7 +79,7 @@ response_status_line(struct response *r, const char *line, size_t len, const cha
 	}
 	memcpy(r->reason, p, len);
 	r->reason[len] = '\0';
-	r->nfields = r->len = 0;
+	response_clear(r);
 	r->phase = RESPONSE_FIELDS;
 	return 0;
 }
@@ -134,6 +141,16 @@ response_line(struct response *r, const char *line, size_t len, const char **ret
 		*ret_why = response_limit_why(r, false);
 		return -1;
 	}
+	/* Noted now, so that response_framing() reads only these. */
+	if (name_len == 10 && http_name_eq(line, name_len, "Connection"))
+		r->nconnection++;
+	else if (name_len == 14 && http_name_eq(line, name_len, "Content-Length")) {
+		r->nlength++;
+		r->length_at = r->nfields;
+	} else if (name_len == 17 && http_name_eq(line, name_len, "Transfer-Encoding")) {
+		r->nencoding++;
+		r->encoding_at = r->nfields;
+	}
 	r->field_off[r->nfields++] = r->len;
 	memcpy(r->text + r->len, line, n);
 	r->len += n;
@@ -149,7 +166,7 @@ void
 response_next(struct response *r)
 {
 	r->phase = r->status >= 200 ? RESPONSE_TRAILERS : RESPONSE_STATUS;
-	r->nfields = r->len = 0;
+	response_clear(r);
 }
 
 /* The reason a head that cannot fit in bytes gets (the tunnel's reader). */
@@ -211,7 +228,7 @@ response_connection_names(const struct response *r, const char *name, size_t len
 	const char *line, *v;
 	size_t i;
 
-	for (i = 0; i < r->nfields; i++) {
+	for (i = 0; r->nconnection > 0 && i < r->nfields; i++) {
 		line = response_field(r, i);
 		if (response_field_is(line, "Connection")) {
 			v = line + sizeof("Connection");
@@ -229,50 +246,50 @@ response_connection_names(const struct response *r, const char *name, size_t len
 int
 response_framing(struct response *r, const char **ret_why)
 {
-	bool has_length = false, keeps = false, closes = false;
+	bool keeps = false, closes = false;
 	const char *line, *v;
 	size_t i, digits;
 
 	r->length = -1;
 	r->chunked = false;
-	for (i = 0; i < r->nfields; i++) {
+	if (r->nlength > 0) {
+		/* One plain decimal, or the framing is ambiguous. */
+		v = response_value(response_field(r, r->length_at));
+		digits = strspn(v, "0123456789");
+		if (r->nlength > 1 || digits == 0 || v[digits + strspn(v + digits, " \t")] != '\0')
+			goto bad_length;
+		/* Beyond 63 bits libcurl ignores it and reads to the close. */
+		errno = 0;
+		r->length = strtoll(v, NULL, 10);
+		if (errno == ERANGE)
+			goto bad_length;
+	}
+	if (r->nencoding > 0) {
+		/*
+		 * Only chunked, once, as from a client: libcurl decodes nothing
+		 * else, and a coding after chunked would make the body end at
+		 * the close (RFC 9112 6.3), so the client would get bytes
+		 * framed other than they were sent.
+		 */
+		v = response_value(response_field(r, r->encoding_at));
+		if (r->nencoding > 1 || strncasecmp(v, "chunked", 7) != 0 ||
+		    v[7 + strspn(v + 7, " \t")] != '\0') {
+			*ret_why = "Transfer-Encoding other than chunked from upstream";
+			return -1;
+		}
+		r->chunked = true;
+	}
+	if (r->nlength > 0 && r->chunked) {
+		*ret_why = "upstream sent both Content-Length and Transfer-Encoding";
+		return -1;
+	}
+	for (i = 0; r->nconnection > 0 && i < r->nfields; i++) {
 		line = response_field(r, i);
-		if (response_field_is(line, "Content-Length")) {
-			/* One plain decimal, or the framing is ambiguous. */
-			v = response_value(line);
-			digits = strspn(v, "0123456789");
-			if (has_length || digits == 0 ||
-			    v[digits + strspn(v + digits, " \t")] != '\0')
-				goto bad_length;
-			/* Beyond 63 bits libcurl ignores it and reads to the close. */
-			errno = 0;
-			r->length = strtoll(v, NULL, 10);
-			if (errno == ERANGE)
-				goto bad_length;
-			has_length = true;
-		} else if (response_field_is(line, "Transfer-Encoding")) {
-			/*
-			 * Only chunked, once, as from a client: libcurl decodes
-			 * nothing else, and a coding after chunked would make the
-			 * body end at the close (RFC 9112 6.3), so the client
-			 * would get bytes framed other than they were sent.
-			 */
-			v = response_value(line);
-			if (r->chunked || strncasecmp(v, "chunked", 7) != 0 ||
-			    v[7 + strspn(v + 7, " \t")] != '\0') {
-				*ret_why = "Transfer-Encoding other than chunked from upstream";
-				return -1;
-			}
-			r->chunked = true;
-		} else if (response_field_is(line, "Connection")) {
+		if (response_field_is(line, "Connection")) {
 			v = line + sizeof("Connection");
 			closes |= http_list_has(v, strlen(v), "close", 5);
 			keeps |= http_list_has(v, strlen(v), "keep-alive", 10);
 		}
-	}
-	if (has_length && r->chunked) {
-		*ret_why = "upstream sent both Content-Length and Transfer-Encoding";
-		return -1;
 	}
 	/*
 	 * RFC 9112 6.1: Transfer-Encoding in an HTTP/1.0 message is faulty

@@ -26,6 +26,9 @@ struct response {
 	bool        http10;             /* the status line said HTTP/1.0 */
 	char        reason[RESPONSE_MAX_REASON];
 	size_t      nfields;
+	/* Of them, the fields about framing, counted as they come. */
+	size_t      nconnection, nlength, nencoding;
+	size_t      length_at, encoding_at; /* the last of each */
 	size_t      len;                /* bytes of text in use */
 	size_t      max_fields, max_bytes;  /* the route's limits */
 	/* What the fields say about the body, after response_framing(). */

@@ -361,8 +361,11 @@ upstream_emit(void *ctx, const char *name, const char *value)
 {
 	struct fields *f = ctx;
 
-	f->accept |= strcasecmp(name, "Accept") == 0;
-	f->expect |= strcasecmp(name, "Expect") == 0;
+	/* Most names start with neither letter: no comparison for them. */
+	if ((name[0] | 0x20) == 'a')
+		f->accept |= strcasecmp(name, "Accept") == 0;
+	else if ((name[0] | 0x20) == 'e')
+		f->expect |= strcasecmp(name, "Expect") == 0;
 	/* libcurl reads "Name:" as "remove Name"; "Name;" sends it empty. */
 	return fields_add(f, name, *value != '\0' ? ": " : ";", value);
 }
@@ -606,7 +609,8 @@ upstream_progress_cb(void *userdata, curl_off_t dltotal, curl_off_t dlnow,
 	int64_t now = conn_now_usec();
 
 	/* libcurl is done with what it read: a head still held goes now. */
-	if (!t->expect_refused && reply_flush(&t->up->reply) < 0)
+	if (!t->expect_refused && t->up->reply.state == REPLY_HELD &&
+	    reply_flush(&t->up->reply) < 0)
 		return 1;
 	/*
 	 * A client that left is noticed in every phase: a write to it would fail
