@@ -1,8 +1,10 @@
 /*
  * journal.c - every log line goes through journal_log(). With a journal it
- * is one sd_journal_sendv() with structured fields; without one (development,
- * containers, tests) the MESSAGE goes to stderr with an sd-daemon priority
- * prefix, which journald also understands if stderr is connected to it.
+ * is one sd_journal_sendv() with structured fields; without one (containers,
+ * tests) the MESSAGE goes to stderr with an sd-daemon priority prefix, which
+ * journald also understands if stderr is connected to it. A terminal on
+ * stderr means someone is watching (`make run`): each entry goes there
+ * instead, as one line with the time and the client.
  */
 #include <errno.h>
 #include <signal.h>
@@ -10,6 +12,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -24,6 +27,7 @@
 
 static const char *journal_identifier = "gfproxy";
 static int journal_state = -1;     /* -1 not looked yet, 0 absent, 1 present */
+static bool journal_console;       /* stderr is a terminal */
 
 static void
 journal_alarm(int sig)
@@ -39,6 +43,10 @@ journal_init(const char *identifier)
 	journal_identifier = identifier;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGALRM, &sa, NULL);
+	journal_console = isatty(STDERR_FILENO);
+	/* The time zone is read now: once confined, the process may open no file. */
+	if (journal_console)
+		tzset();
 }
 
 /*
@@ -80,6 +88,46 @@ journal_stderr(int priority, const char *message, size_t len)
 			return;
 		stderr_not_socket = true;
 	}
+	(void)!write(STDERR_FILENO, line, n);
+}
+
+static const char *
+journal_field_value(const struct journal_field *fields, size_t nfields, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < nfields; i++)
+		if (strcmp(fields[i].name, name) == 0)
+			return fields[i].value;
+	return NULL;
+}
+
+/*
+ * "15:04:05 127.0.0.1:53530 GET /proxy/user/1 -> ... 200 29B 4.6ms": the
+ * local time, the client when the entry has one, the message.
+ */
+static void
+journal_console_line(const struct journal_field *fields, size_t nfields, const char *message,
+    size_t len)
+{
+	char line[JOURNAL_MAX_MESSAGE + 128];
+	const char *addr = journal_field_value(fields, nfields, "REMOTE_ADDR");
+	const char *port = journal_field_value(fields, nfields, "REMOTE_PORT");
+	bool v6 = addr != NULL && strchr(addr, ':') != NULL;
+	time_t now = time(NULL);
+	struct tm tm;
+	size_t n;
+
+	n = strftime(line, sizeof(line), "%H:%M:%S ", localtime_r(&now, &tm));
+	if (addr != NULL)
+		n += (size_t)snprintf(line + n, sizeof(line) - n, "%s%s%s%s%s ", v6 ? "[" : "",
+		    addr, v6 ? "]" : "", port != NULL && *port != '\0' ? ":" : "",
+		    port != NULL ? port : "");
+	if (n + len + 1 > sizeof(line))
+		len = sizeof(line) - n - 1;
+	memcpy(line + n, message, len);
+	n += len;
+	line[n++] = '\n';
 	(void)!write(STDERR_FILENO, line, n);
 }
 
@@ -145,6 +193,10 @@ journal_write(int priority, const struct journal_field *fields, size_t nfields,
 	size_t i, l, n = 0, used = 0, len = strnlen(message, JOURNAL_MAX_MESSAGE);
 	int r;
 
+	if (journal_console) {
+		journal_console_line(fields, nfields, message, len);
+		return;
+	}
 	/* sd_journal_sendv() reports success when there is no socket at all. */
 	if (journal_state < 0) {
 		struct stat st;

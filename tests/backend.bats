@@ -88,14 +88,13 @@ load helpers
 	assert_output 1
 }
 
-@test "backend: --help documents the test endpoints and exits 0" {
+@test "backend: --help documents the answers and exits 0" {
 	gf_need_backend
 	run "$GF_BACKEND_BIN" --help
 	assert_success
-	local e
-	for e in --test-endpoints /echo /bytes/N /stream/N /status/CODE /delay/MS /sse /upload /close; do
-		assert_output --partial "$e"
-	done
+	assert_output --partial '/user/1, /user/1/   200 "user info from server backend"'
+	assert_output --partial 'anything else       200 "response from server backend"'
+	refute_output --partial 'test'
 }
 
 @test "backend: --version prints the name and version" {
@@ -119,101 +118,36 @@ load helpers
 	assert_output --partial "not a stream socket"
 }
 
-@test "backend: without --test-endpoints /echo is an ordinary path" {
+@test "backend: the test peer's paths are ordinary paths to the sample" {
 	start_backend
-	run gf_curl "http://127.0.0.1:$BACKEND_PORT/echo"
-	assert_success
-	assert_output "response from server backend"
+	local p
+	for p in /echo /bytes/10 /status/500 /ws /close; do
+		run gf_curl -w ' %{http_code}' "http://127.0.0.1:$BACKEND_PORT$p"
+		assert_success
+		assert_output "response from server backend 200"
+	done
 }
 
-@test "backend: /echo reports method, target as sent, headers in order and body digest" {
-	start_backend --test-endpoints
-	{
-		req 'PUT /echo?a=%2F&b=%zz HTTP/1.1' 'Host: h.example' 'X-One: 1' 'x-two: 2' 'X-One: 3' \
-			'Content-Length: 5' 'Connection: close'
-		printf 'hello'
-	} >"$GF_TMP/req"
+@test "backend: it has no test endpoints to turn on" {
+	gf_need_backend
+	run "$GF_BACKEND_BIN" --test-endpoints
+	assert_failure 64
+}
+
+@test "backend: a request it cannot read is answered and logged once, with why" {
+	start_backend
+	printf 'GET /a HTTP/1.1\r\nHost: x\r\nBad Name: 1\r\n\r\n' >"$GF_TMP/req"
 	run raw "$BACKEND_PORT" <"$GF_TMP/req"
-	assert_success
-	run resp_body <<<"$output"
-	assert_output "method: PUT
-target: /echo?a=%2F&b=%zz
-version: HTTP/1.1
-header: Host: h.example
-header: X-One: 1
-header: x-two: 2
-header: X-One: 3
-header: Content-Length: 5
-header: Connection: close
-body-length: 5
-body-sha256: $(printf hello | sha256sum | cut -d' ' -f1)"
+	assert_line --index 0 $'HTTP/1.1 400 Bad Request\r'
+	wait_log BACKEND '^<4>'
+	run backend_log
+	assert_output --regexp '^<4>GET /a 400 0B: .+$'
 }
 
-@test "backend: /bytes/N sends N pattern bytes with Content-Length" {
-	start_backend --test-endpoints
-	run gftool download --port "$BACKEND_PORT" --path /bytes/100000 --expect 100000
-	assert_success
-	assert_line "framing length"
-	assert_line "length: 100000"
-	local want; want=$(gftool pattern-sha256 100000)
-	assert_line "sha256: $want"
-	# The pattern as documented: byte i is (i * 31 + 7) & 0xff.
-	run bash -c "curl -s --max-time 5 http://127.0.0.1:$BACKEND_PORT/bytes/4 | od -An -tu1"
-	assert_output --regexp '^ +7 +38 +69 +100$'
+@test "backend: a request body is read and counted, never answered differently" {
+	start_backend
+	run gf_curl -w ' %{http_code}' --data-binary 'twelve bytes' "http://127.0.0.1:$BACKEND_PORT/user/1"
+	assert_output "user info from server backend 200"
+	wait_log BACKEND '^<6>POST /user/1 200 29B$'
 }
 
-@test "backend: /stream/N sends the same bytes chunked" {
-	start_backend --test-endpoints
-	run gftool download --port "$BACKEND_PORT" --path /stream/100000 --expect 100000
-	assert_success
-	assert_line "framing chunked"
-	assert_line "length: 100000"
-	assert_line "sha256: $(gftool pattern-sha256 100000)"
-}
-
-@test "backend: /status/CODE answers that status" {
-	start_backend --test-endpoints
-	run gf_curl -w ' %{http_code}' "http://127.0.0.1:$BACKEND_PORT/status/418"
-	assert_success
-	assert_output "418 I'm a teapot
- 418"
-	run gf_curl -w '%{http_code} %{size_download}' "http://127.0.0.1:$BACKEND_PORT/status/204"
-	assert_output "204 0"
-	run gf_curl -w '%{http_code}' "http://127.0.0.1:$BACKEND_PORT/status/abc"
-	assert_output --partial "400"
-}
-
-@test "backend: /delay/MS answers after MS milliseconds" {
-	start_backend --test-endpoints
-	run gf_curl -w ' %{time_total}' "http://127.0.0.1:$BACKEND_PORT/delay/600"
-	assert_success
-	assert_output --regexp '^delayed 600 ms'
-	local t=${output##* }
-	"$GF_PY" -c "import sys; sys.exit(0 if 0.55 <= $t < 3 else 1)" || fail "took ${t}s"
-}
-
-@test "backend: /sse sends 10 events 100 ms apart" {
-	start_backend --test-endpoints
-	run gftool sse --port "$BACKEND_PORT" --path /sse
-	assert_success
-	assert_line "framing chunked"
-	run grep -c 'data: event' <<<"$output"
-	assert_output 10
-}
-
-@test "backend: /upload reports length and sha256 of a chunked body" {
-	start_backend --test-endpoints
-	run gftool upload --port "$BACKEND_PORT" --path /upload --size 300000 --chunked
-	assert_success
-	local sha; sha=$(gftool pattern-sha256 300000)
-	assert_line "length: 300000"
-	assert_line "sha256: $sha"
-	assert_line "expected-sha256: $sha"
-}
-
-@test "backend: /close promises more than it sends, then closes" {
-	start_backend --test-endpoints
-	run gf_curl -o "$GF_TMP/body" "http://127.0.0.1:$BACKEND_PORT/close"
-	assert_failure 18
-	assert_equal "$(stat -c %s "$GF_TMP/body")" 100
-}

@@ -146,7 +146,7 @@ load config_helpers
 }
 
 @test "config: comments, blank lines and ' ;' inline comments are ignored" {
-	start_backend --test-endpoints
+	start_peer
 	conf c <<-EOF
 	# a comment
 	; another
@@ -167,7 +167,7 @@ load config_helpers
 # ---------------------------------------------------------------- a broken file at run time
 
 @test "config: a broken file answers 503 and logs each error with its line at priority 2" {
-	start_backend --test-endpoints
+	start_peer
 	conf broken <<-EOF
 	[route a]
 	prefix = /a
@@ -189,7 +189,7 @@ load config_helpers
 }
 
 @test "config: --config naming a missing file answers 503 (a typo never falls back silently)" {
-	start_backend --test-endpoints
+	start_peer
 	gf_need_proxy
 	gf_activate PROXY "$GF_PROXY_BIN" --config "$GF_TMP/missing.conf"
 	run status_of "http://127.0.0.1:$PROXY_PORT/proxy/echo"
@@ -200,8 +200,8 @@ load config_helpers
 # ---------------------------------------------------------------- re-read per connection
 
 @test "config: a change of file applies to the next connection, with no restart" {
-	start_backend_as ONE
-	start_backend_as TWO
+	start_peer_as ONE
+	start_peer_as TWO
 	conf live <<-EOF
 	[route a]
 	prefix = /a
@@ -233,8 +233,8 @@ load config_helpers
 }
 
 @test "config: requests on one connection that alternate between routes reach each its own upstream" {
-	start_backend_as ONE
-	start_backend_as TWO
+	start_peer_as ONE
+	start_peer_as TWO
 	conf alternate <<-EOF
 	[route a]
 	prefix = /a
@@ -264,7 +264,7 @@ load config_helpers
 }
 
 @test "config: a file broken, then fixed, between connections: 503, then served" {
-	start_backend --test-endpoints
+	start_peer
 	conf flip <<-EOF
 	[route a]
 	prefix = /a
@@ -285,7 +285,7 @@ load config_helpers
 # ---------------------------------------------------------------- routes
 
 @test "config: the longest matching prefix wins, whatever the order in the file" {
-	start_backend --test-endpoints
+	start_peer
 	conf routes <<-EOF
 	[route deep]
 	prefix = /a/b
@@ -313,7 +313,7 @@ load config_helpers
 }
 
 @test "config: prefixes match on segment boundaries only" {
-	start_backend --test-endpoints
+	start_peer
 	conf seg <<-EOF
 	[route api]
 	prefix = /api
@@ -335,7 +335,7 @@ load config_helpers
 }
 
 @test "config: host matches the Host field (any case, any port) before a route without host" {
-	start_backend --test-endpoints
+	start_peer
 	conf hosts <<-EOF
 	[route any]
 	prefix = /
@@ -359,7 +359,7 @@ load config_helpers
 }
 
 @test "config: a route with host does not take requests for other hosts: 404" {
-	start_backend --test-endpoints
+	start_peer
 	conf onlyhost <<-EOF
 	[route shop]
 	prefix = /
@@ -374,7 +374,7 @@ load config_helpers
 }
 
 @test "config: strip-prefix = no forwards the path whole" {
-	start_backend --test-endpoints
+	start_peer
 	conf nostrip <<-EOF
 	[route keep]
 	prefix = /echo
@@ -393,7 +393,7 @@ load config_helpers
 }
 
 @test "config: preserve-host = no sends the upstream's host:port as Host; yes passes the client's" {
-	start_backend --test-endpoints
+	start_peer
 	conf host <<-EOF
 	[route own]
 	prefix = /own
@@ -413,7 +413,7 @@ load config_helpers
 }
 
 @test "config: an upstream base path is joined with one slash, escapes and query kept" {
-	start_backend --test-endpoints
+	start_peer
 	conf base <<-EOF
 	[route slash]
 	prefix = /s
@@ -502,7 +502,7 @@ load config_helpers
 }
 
 @test "config: a unix: upstream reaches a backend on a Unix socket" {
-	unix_backend UBE
+	unix_peer UBE
 	conf unix <<-EOF
 	[route u]
 	prefix = /u
@@ -519,7 +519,7 @@ load config_helpers
 # ---------------------------------------------------------------- failover and retries
 
 @test "config: upstreams are tried in order: a refused first upstream fails over to the second" {
-	start_backend --test-endpoints
+	start_peer
 	local dead
 	dead=$(refused_port)
 	conf fo <<-EOF
@@ -538,8 +538,8 @@ load config_helpers
 }
 
 @test "config: the first upstream that answers serves; later ones are not contacted" {
-	start_backend_as ONE
-	start_backend_as TWO
+	start_peer_as ONE
+	start_peer_as TWO
 	conf order <<-EOF
 	[route a]
 	prefix = /
@@ -556,7 +556,7 @@ load config_helpers
 }
 
 @test "config: a POST whose first upstream refuses is sent to the next, body intact" {
-	start_backend --test-endpoints
+	start_peer
 	local dead sum
 	dead=$(refused_port)
 	conf fopost <<-EOF
@@ -657,7 +657,7 @@ load config_helpers
 }
 
 @test "config: a GET without body that got no answer is retried on the next upstream" {
-	start_backend --test-endpoints
+	start_peer
 	hangup_server HUP
 	conf get <<-EOF
 	[route a]
@@ -673,7 +673,7 @@ load config_helpers
 }
 
 @test "config: idempotent methods without a body are retried; with a body, or not idempotent, never" {
-	start_backend --test-endpoints
+	start_peer
 	hangup_server HUP
 	conf methods <<-EOF
 	[route a]
@@ -706,7 +706,7 @@ load config_helpers
 # ---------------------------------------------------------------- timeouts and limits
 
 @test "config: a route's max-body answers 413, other routes keep the global limit" {
-	start_backend --test-endpoints
+	start_peer
 	conf body <<-EOF
 	[global]
 	max-body = 2K
@@ -889,7 +889,7 @@ cookie_head() {
 }
 
 @test "config: a route's timeout answers 504; another route waits longer" {
-	start_backend --test-endpoints
+	start_peer
 	conf slow <<-EOF
 	[global]
 	timeout = 5
@@ -910,7 +910,7 @@ cookie_head() {
 }
 
 @test "config: [global] timeout applies to routes without one" {
-	start_backend --test-endpoints
+	start_peer
 	conf gtime <<-EOF
 	[global]
 	timeout = 0.3
@@ -941,7 +941,7 @@ cookie_head() {
 }
 
 @test "config: a connect timeout on the first upstream fails over to the second" {
-	start_backend --test-endpoints
+	start_peer
 	gf_bg HOLE "$GF_PY" "$GF_TOOLS" blackhole --lifetime 20
 	conf ctfo <<-EOF
 	[global]
@@ -959,7 +959,7 @@ cookie_head() {
 # ---------------------------------------------------------------- header rules
 
 @test "config: request header rules: remove drops, set replaces, add appends" {
-	start_backend --test-endpoints
+	start_peer
 	conf reqh <<-EOF
 	[route a]
 	prefix = /
@@ -985,7 +985,7 @@ cookie_head() {
 }
 
 @test "config: a request-header-set rule for Host wins over preserve-host" {
-	start_backend --test-endpoints
+	start_peer
 	conf sethost <<-EOF
 	[route a]
 	prefix = /a
@@ -1008,7 +1008,7 @@ cookie_head() {
 
 @test "config: a request-header-set rule replaces the X-Forwarded-Proto gfproxy makes" {
 	# Behind a TLS terminator: the upstream must see https, once.
-	start_backend --test-endpoints
+	start_peer
 	conf xfp <<-EOF
 	[route a]
 	prefix = /
@@ -1043,7 +1043,7 @@ cookie_head() {
 }
 
 @test "config: response header rules: remove drops, set replaces, add appends" {
-	start_backend --test-endpoints
+	start_peer
 	conf resph <<-EOF
 	[route a]
 	prefix = /
@@ -1065,7 +1065,7 @@ cookie_head() {
 }
 
 @test "config: header rules apply only to their route" {
-	start_backend --test-endpoints
+	start_peer
 	conf scope <<-EOF
 	[route a]
 	prefix = /a
@@ -1083,7 +1083,7 @@ cookie_head() {
 # ---------------------------------------------------------------- trust
 
 @test "config: by default a client's X-Forwarded-* are replaced, not appended to" {
-	start_backend --test-endpoints
+	start_peer
 	conf notrust <<-EOF
 	[route a]
 	prefix = /
@@ -1101,7 +1101,7 @@ cookie_head() {
 }
 
 @test "config: a trusted proxy's X-Forwarded-* are kept and appended to" {
-	start_backend --test-endpoints
+	start_peer
 	conf trust <<-EOF
 	[global]
 	trusted-proxies = 10.0.0.0/8, 127.0.0.0/8 ::1
@@ -1119,7 +1119,7 @@ cookie_head() {
 }
 
 @test "config: trusted-proxies that do not cover the client change nothing" {
-	start_backend --test-endpoints
+	start_peer
 	conf othertrust <<-EOF
 	[global]
 	trusted-proxies = 10.0.0.0/8 127.0.0.2 ::1
@@ -1133,7 +1133,7 @@ cookie_head() {
 }
 
 @test "config: forwarded = yes emits an RFC 7239 Forwarded field" {
-	start_backend --test-endpoints
+	start_peer
 	conf fwd <<-EOF
 	[global]
 	forwarded = yes
@@ -1148,7 +1148,7 @@ cookie_head() {
 }
 
 @test "config: forwarded = yes from a trusted proxy appends to its Forwarded" {
-	start_backend --test-endpoints
+	start_peer
 	conf fwdt <<-EOF
 	[global]
 	forwarded = yes
@@ -1163,7 +1163,7 @@ cookie_head() {
 }
 
 @test "config: via = yes appends 1.1 gfproxy to the client's Via" {
-	start_backend --test-endpoints
+	start_peer
 	conf via <<-EOF
 	[global]
 	via = yes
@@ -1179,7 +1179,7 @@ cookie_head() {
 }
 
 @test "config: forwarded and via are off by default" {
-	start_backend --test-endpoints
+	start_peer
 	conf plain <<-EOF
 	[route a]
 	prefix = /
@@ -1193,8 +1193,8 @@ cookie_head() {
 # ---------------------------------------------------------------- the command line
 
 @test "config: --upstream and --prefix replace the file's routes with one" {
-	start_backend_as ONE
-	start_backend_as TWO
+	start_peer_as ONE
+	start_peer_as TWO
 	conf cli <<-EOF
 	[route a]
 	prefix = /a
@@ -1210,7 +1210,7 @@ cookie_head() {
 }
 
 @test "config: --max-body and --timeout override every route's own" {
-	start_backend --test-endpoints
+	start_peer
 	conf over <<-EOF
 	[route a]
 	prefix = /

@@ -18,11 +18,11 @@ start_conf_proxy() {
 	PURL=http://127.0.0.1:$PROXY_PORT
 }
 
-# start_backend_as NAME - another gfproxy-backend --test-endpoints; sets
-# <NAME>_PORT and logs to $GF_TMP/NAME.err.
-start_backend_as() {
-	gf_need_backend
-	gf_activate "$1" "$GF_BACKEND_BIN" --test-endpoints
+# start_peer_as NAME - another test peer; sets <NAME>_PORT and logs to
+# $GF_TMP/NAME.err.
+start_peer_as() {
+	gf_need_peer
+	gf_activate "$1" "$GF_PEER_BIN"
 }
 
 # lines NAME - a program's own log lines (sd-daemon prefix) from NAME.err.
@@ -173,15 +173,15 @@ EOF
 	gf_bg "$1" "$GF_PY" "$GF_TMP/tls.py" "$GF_TMP/server.pem" "$GF_TMP/server.key"
 }
 
-# unix_backend NAME - gfproxy-backend --test-endpoints on the Unix socket
+# unix_peer NAME - the test peer on the Unix socket
 # $GF_TMP/NAME.sock (systemd-socket-activate --accept); logs to NAME.err.
-unix_backend() {
+unix_peer() {
 	local name=$1 sock=$GF_TMP/$1.sock err=$GF_TMP/$1.err i
-	gf_need_backend
+	gf_need_peer
 	: >"$err"
 	setsid systemd-socket-activate --accept -l "$sock" \
 		-E ASAN_OPTIONS -E UBSAN_OPTIONS -E LSAN_OPTIONS \
-		"$GF_BACKEND_BIN" --test-endpoints </dev/null >/dev/null 2>>"$err" 3>&- &
+		"$GF_PEER_BIN" </dev/null >/dev/null 2>>"$err" 3>&- &
 	GF_GROUPS+=("$!")
 	GF_ERRFILES+=("$err")
 	for i in $(seq 100); do

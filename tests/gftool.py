@@ -17,7 +17,7 @@ Every wait is bounded. Subcommands:
             --expect-continue, and reading at most --rate B/s
   pattern-sha256 N   sha256 of the first N bytes of the /bytes pattern
   headers-backend    a tiny HTTP server with canned response heads, for the
-            one thing gfproxy-backend cannot do: send arbitrary response fields
+            one thing the test peer (tests/peer) cannot do: send arbitrary response fields
   stream-backend     a tiny HTTP server that streams its answer while it is
             still reading the request body, with --gap seconds between chunks
   blackhole          a listener whose backlog is full, so connects hang

@@ -20,6 +20,8 @@ GF_ROOT=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
 GF_BUILD_DIR=${GFPROXY_BUILD:-build}
 case $GF_BUILD_DIR in /*) ;; *) GF_BUILD_DIR=$GF_ROOT/$GF_BUILD_DIR ;; esac
 GF_BACKEND_BIN=$GF_BUILD_DIR/gfproxy-backend
+# The test peer (tests/peer): the sample backend's answers, and the endpoints tests drive.
+GF_PEER_BIN=$GF_BUILD_DIR/gfpeer
 GF_PROXY_BIN=$GF_BUILD_DIR/gfproxy
 GF_TOOLS=$BATS_TEST_DIRNAME/gftool.py
 GF_SANITIZED=${GFPROXY_SANITIZED:-0}
@@ -57,6 +59,9 @@ gf_setup() {
 
 gf_need_backend() {
 	[ -x "$GF_BACKEND_BIN" ] || fail "$GF_BACKEND_BIN not built (make all)"
+}
+gf_need_peer() {
+	[ -x "$GF_PEER_BIN" ] || fail "$GF_PEER_BIN not built (make peer)"
 }
 gf_need_proxy() {
 	[ -x "$GF_PROXY_BIN" ] || fail "$GF_PROXY_BIN not built (make all)"
@@ -117,7 +122,18 @@ gf_activate() {
 # start_backend [ARGS...] - gfproxy-backend; sets BACKEND_PORT, BACKEND_URL.
 start_backend() {
 	gf_need_backend
+	case " $* " in
+	*" --test-endpoints "*) fail "start_backend: the test endpoints are the test peer's (start_peer)" ;;
+	esac
 	gf_activate BACKEND "$GF_BACKEND_BIN" "$@"
+	BACKEND_URL=http://127.0.0.1:$BACKEND_PORT
+}
+
+# start_peer - the test peer in the backend's place: sets BACKEND_PORT,
+# BACKEND_URL, and logs to BACKEND.err, as start_backend does.
+start_peer() {
+	gf_need_peer
+	gf_activate BACKEND "$GF_PEER_BIN"
 	BACKEND_URL=http://127.0.0.1:$BACKEND_PORT
 }
 
@@ -142,9 +158,9 @@ start_proxy() {
 	PURL=http://127.0.0.1:$PROXY_PORT
 }
 
-# Both, with the backend's test endpoints.
+# The proxy in front of the test peer.
 start_pair() {
-	start_backend --test-endpoints
+	start_peer
 	start_proxy "$@"
 }
 
@@ -326,7 +342,7 @@ assert_ends_with_head() {
 
 # ---------------------------------------------------------------- valgrind
 # Added for `make check-valgrind` (tests/valgrind.bash). With
-# GFPROXY_VALGRIND=1, GF_PROXY_BIN and GF_BACKEND_BIN become wrappers that
+# GFPROXY_VALGRIND=1, GF_PROXY_BIN, GF_BACKEND_BIN and GF_PEER_BIN become wrappers that
 # exec the real binaries under valgrind memcheck, one log per process in
 # $GFPROXY_VALGRIND_DIR named after the test; tests/valgrind.bash reads them
 # all when the suite is done. systemd-socket-activate passes no environment
@@ -352,13 +368,14 @@ gf_valgrind_wrap() {
 if [ "${GFPROXY_VALGRIND:-0}" = 1 ]; then
 	[ -n "${GFPROXY_VALGRIND_DIR:-}" ] || GFPROXY_VALGRIND_DIR=${BATS_RUN_TMPDIR:-/tmp}/valgrind
 	mkdir -p "$GFPROXY_VALGRIND_DIR/wrap"
-	# One wrapper pair per test, so each log says which test it came from.
+	# One set of wrappers per test, so each log says which test it came from.
 	GF_VG_TEST=$(printf '%s' "$(basename "${BATS_TEST_FILENAME:-bats}" .bats)-${BATS_TEST_NAME:-file}" |
 		tr -c 'A-Za-z0-9_.-' '_' | cut -c1-150)
 	GF_VG_WRAP=$GFPROXY_VALGRIND_DIR/wrap/$GF_VG_TEST
 	mkdir -p "$GF_VG_WRAP"
 	GF_PROXY_BIN=$(gf_valgrind_wrap "$GF_PROXY_BIN" "$GF_VG_WRAP")
 	GF_BACKEND_BIN=$(gf_valgrind_wrap "$GF_BACKEND_BIN" "$GF_VG_WRAP")
+	GF_PEER_BIN=$(gf_valgrind_wrap "$GF_PEER_BIN" "$GF_VG_WRAP")
 	GF_SANITIZED=1
 	GF_BIG=$((64 * 1024 * 1024))
 fi

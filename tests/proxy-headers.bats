@@ -153,7 +153,7 @@ X-Forwarded-Proto: http"
 }
 
 @test "headers: hop-by-hop response fields, and those Connection names, are removed" {
-	# gfproxy-backend has no endpoint that sets arbitrary response fields,
+	# the test peer has no endpoint that sets arbitrary response fields,
 	# so a canned response from a tiny server stands in for this case only.
 	cat >"$GF_TMP/head" <<-'EOF'
 		HTTP/1.1 200 OK

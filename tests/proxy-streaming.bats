@@ -256,7 +256,7 @@ expect_417() {
 }
 
 @test "streaming: a client that stops reading is cut after send-timeout, and the log says so" {
-	start_backend --test-endpoints
+	start_peer
 	printf '[global]\nsend-timeout = 1\n' >"$GF_TMP/send.conf"
 	gf_activate PROXY "$GF_PROXY_BIN" --config "$GF_TMP/send.conf" --upstream "$BACKEND_URL"
 	# Reads the head, then nothing for 4 s: far more than the socket buffers hold is due.

@@ -356,7 +356,7 @@ start_journal_proxy() {
 }
 
 @test "resilience: a stopped journald (full socket buffer) never holds up a response" {
-	start_backend --test-endpoints
+	start_peer
 	start_journal_proxy --upstream "$BACKEND_URL"
 	# The journal works: a request logged there, not on stderr.
 	run gf_curl "http://127.0.0.1:$PROXY_PORT/proxy/user/1"
@@ -415,7 +415,7 @@ start_journal_proxy() {
 }
 
 @test "resilience: at the file descriptor limit each connection gets a clean answer, never a crash" {
-	start_backend --test-endpoints
+	start_peer
 	: >"$GF_TMP/empty.conf"
 	local n got codes=() saw502=0
 	# Below 5 descriptors the dynamic loader itself fails (exit 127, no
@@ -462,7 +462,7 @@ start_journal_proxy() {
 }
 
 @test "resilience: a huge header set is refused with 431 in bounded memory, under an address-space limit" {
-	start_backend --test-endpoints
+	start_peer
 	: >"$GF_TMP/empty.conf"
 	local as=0
 	# ASan reserves terabytes of shadow address space and valgrind its own

@@ -69,3 +69,80 @@ print(s.getsockname()[1], flush=True); time.sleep(30)'
 	assert_failure 64
 	assert_output --partial "usage"
 }
+
+# readme_run_lines: the lines of the block after "`make run` prints one line per
+# request" in the README.
+readme_run_lines() {
+	awk '/`make run` prints one line per request/ { found = 1; next }
+		found && /^```/ { if (inblock) exit; inblock = 1; next }
+		inblock' "$GF_ROOT/README.md"
+}
+
+# What varies from run to run: the time, the client's port, the duration, our ports.
+normalize_run_lines() {
+	sed -E -e 's/^[0-9]{2}:[0-9]{2}:[0-9]{2} /TIME /' -e 's/^TIME 127\.0\.0\.1:[0-9]+ /TIME CLIENT /' \
+		-e 's/ [0-9]+\.[0-9]ms/ Dms/' -e "s/127\.0\.0\.1:${GFPROXY_BACKEND_ADDR##*:}\//BACKEND\//" \
+		-e 's/127\.0\.0\.1:8198\//BACKEND\//'
+}
+
+@test "run-local: on a terminal, one line per request and the backend's warnings, as the README shows" {
+	gf_need_proxy
+	gf_need_backend
+	export GFPROXY_BACKEND_ADDR=127.0.0.1:$(gf_free_port)
+	export GFPROXY_PROXY_ADDR=127.0.0.1:$(gf_free_port)
+	run readme_run_lines
+	[ "${#lines[@]}" -ge 3 ] || fail "no make run block in the README: $output"
+	local expected=$output
+	# The README's requests, then one straight to the backend, which adds no line,
+	# and one the backend refuses, which adds its warning.
+	local -a urls
+	mapfile -t urls < <(readme_run_lines | awk '{ print $4 }' | sed "s|^|http://$GFPROXY_PROXY_ADDR|")
+	urls+=("http://$GFPROXY_BACKEND_ADDR/user/1")
+	# run-local with a terminal on stdout and stderr, as `make run` has; Ctrl-C at the end.
+	"$GF_PY" - "$GF_ROOT/tests/run-local" "$GF_BUILD_DIR" "${#lines[@]}" "${urls[@]}" \
+		>"$GF_TMP/pty.out" 2>"$GF_TMP/pty.err" 3>&- <<-'EOF'
+		import os, pty, re, select, signal, socket, subprocess, sys, time
+		script, build, n, urls = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:]
+		m, s = pty.openpty()
+		p = subprocess.Popen([script, build], stdin=s, stdout=s, stderr=s, start_new_session=True)
+		os.close(s)
+		out = b""
+		def pump(until, seconds):
+		    global out
+		    end = time.monotonic() + seconds
+		    while time.monotonic() < end and not until(out):
+		        if select.select([m], [], [], 0.05)[0]:
+		            try:
+		                out += os.read(m, 65536)
+		            except OSError:
+		                return
+		try:
+		    pump(lambda o: b"Ctrl-C stops both" in o, 10)
+		    for u in urls:
+		        subprocess.run(["curl", "-q", "-s", "-o", "/dev/null", "--max-time", "5", u])
+		    host, port = os.environ["GFPROXY_BACKEND_ADDR"].split(":")
+		    with socket.create_connection((host, int(port)), timeout=5) as c:
+		        c.sendall(b"GET /a HTTP/1.1\r\nHost: x\r\nBad Name: 1\r\n\r\n")
+		        while c.recv(4096):
+		            pass
+		    pump(lambda o: b"gfproxy-backend: " in o, 10)
+		    # The requests to the proxy log one line each; the backend's is left out.
+		    pump(lambda o: len(re.findall(rb"^\d\d:\d\d:\d\d ", o, re.M)) >= n, 10)
+		    pump(lambda o: False, 0.5)
+		finally:
+		    os.killpg(p.pid, signal.SIGINT)
+		    p.wait(10)
+		sys.stdout.write(out.decode().replace("\r", ""))
+	EOF
+	run cat "$GF_TMP/pty.out"
+	assert_output --partial "Ctrl-C stops both."
+	# After the greeting, exactly the README's lines, one per request to gfproxy,
+	# and the backend's warning.
+	local got
+	got=$(sed '1,/Ctrl-C stops both/d' "$GF_TMP/pty.out" | grep -v '^$' | grep -v '^gfproxy-backend: ' |
+		normalize_run_lines)
+	run normalize_run_lines <<<"$expected"
+	assert_equal "$got" "$output"
+	run bash -c "sed '1,/Ctrl-C stops both/d' '$GF_TMP/pty.out' | grep '^gfproxy-backend: '"
+	assert_output --regexp '^gfproxy-backend: GET /a 400 0B: .+$'
+}

@@ -1,6 +1,7 @@
 #!/bin/bash
-# valgrind.bash [BUILD] - `make check-valgrind`: the bats suite with gfproxy
-# and gfproxy-backend under valgrind memcheck, every process of every test.
+# valgrind.bash [BUILD] - `make check-valgrind`: the bats suite with gfproxy,
+# gfproxy-backend and the test peer (gfpeer) under valgrind memcheck, every
+# process of every test.
 #
 # GFPROXY_VALGRIND=1 makes tests/helpers.bash exec each program through
 # valgrind (see the valgrind section there), one log per process in $logs,
@@ -32,8 +33,8 @@ case $build in /*) ;; *) build=$root/$build ;; esac
 for t in valgrind bats; do
 	command -v "$t" >/dev/null || { echo "valgrind.bash: '$t' is not installed" >&2; exit 2; }
 done
-for b in gfproxy gfproxy-backend; do
-	[ -x "$build/$b" ] || { echo "valgrind.bash: $build/$b not built (make all)" >&2; exit 2; }
+for b in gfproxy gfproxy-backend gfpeer; do
+	[ -x "$build/$b" ] || { echo "valgrind.bash: $build/$b not built (make all peer)" >&2; exit 2; }
 done
 
 logs=$(mktemp -d "${TMPDIR:-/tmp}/gfproxy-valgrind.XXXXXX")

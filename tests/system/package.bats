@@ -410,12 +410,14 @@ ATTEMPTS=$(grep -c '^[[:space:]]*TRY(' "$BATS_TEST_DIRNAME/escape.c")
 }
 
 @test "an upgrade keeps both sockets listening and lets a request in flight finish" {
-	# A request that takes 3 s, through the backend's test endpoints, spans the upgrade.
-	echo 'GFPROXY_BACKEND_OPTS="--test-endpoints"' | ct tee -a /etc/gfproxy/gfproxy.env >/dev/null
+	# A request that takes some 3 s spans the upgrade: a 300 KB upload at 100 KB/s, which
+	# gfproxy streams to the backend as it comes, so both instances are busy throughout.
 	socket_since=$(ct systemctl show -P ActiveEnterTimestampMonotonic gfproxy.socket)
 	backend_since=$(ct systemctl show -P ActiveEnterTimestampMonotonic gfproxy-backend.socket)
 	out=$(mktemp)
-	ct_net curl -sS -m 20 -o "$out" -w '%{http_code}' http://127.0.0.1:8199/proxy/delay/3000 > "$out.code" 3>&- &
+	head -c 300000 /dev/zero >"$out.body"
+	ct_net curl -sS -m 20 --limit-rate 100K --data-binary @"$out.body" -o "$out" -w '%{http_code}' \
+		http://127.0.0.1:8199/proxy/upload > "$out.code" 3>&- &
 	curl_pid=$!
 	for _ in $(seq 50); do [ -n "$(instances gfproxy-backend)" ] && break; sleep 0.1; done
 	[ -n "$(instances gfproxy-backend)" ]
@@ -426,9 +428,11 @@ ATTEMPTS=$(grep -c '^[[:space:]]*TRY(' "$BATS_TEST_DIRNAME/escape.c")
 	[ "$(get 8199 /proxy/user/1)" = "user info from server backend" ]
 	wait "$curl_pid" || :
 	code=$(cat "$out.code")
-	rm -f "$out" "$out.code"
+	body=$(cat "$out")
+	rm -f "$out" "$out.code" "$out.body"
 	[ "$upgrade_status" -eq 0 ]
 	[ "$code" = 200 ]
+	[ "$body" = "response from server backend" ]
 	[ "$(ct dpkg-query -W -f '${Version}' gfproxy)" = "$VERSION+sysupgrade1" ]
 	[ "$(ct systemctl show -P ActiveEnterTimestampMonotonic gfproxy.socket)" = "$socket_since" ]
 	[ "$(ct systemctl show -P ActiveEnterTimestampMonotonic gfproxy-backend.socket)" = "$backend_since" ]

@@ -62,6 +62,6 @@ install_scratch() {
 	echo "$output" | grep -qx /usr/sbin/gfproxy
 	install_scratch
 	grep -qx 'ExecStart=/usr/sbin/gfproxy $GFPROXY_OPTS' "$SCRATCH/usr/lib/systemd/system/gfproxy@.service"
-	grep -qx 'ExecStart=/usr/sbin/gfproxy-backend $GFPROXY_BACKEND_OPTS' \
+	grep -qx 'ExecStart=/usr/sbin/gfproxy-backend' \
 		"$SCRATCH/usr/lib/systemd/system/gfproxy-backend@.service"
 }
