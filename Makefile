@@ -24,8 +24,9 @@ LDLIBS_PEER    = $(shell pkg-config --libs libsystemd nettle 2>/dev/null)
 
 COMMON_OBJ     = $(BUILD)/conn.o $(BUILD)/http.o $(BUILD)/journal.o $(BUILD)/sandbox.o $(BUILD)/llhttp.o \
                  $(BUILD)/llhttp_api.o $(BUILD)/llhttp_http.o
-PROXY_OBJ      = $(BUILD)/proxy.o $(BUILD)/proxyproto.o $(BUILD)/config.o $(BUILD)/route.o $(BUILD)/upstream.o \
-                 $(BUILD)/tunnel.o $(BUILD)/mount.o $(COMMON_OBJ)
+PROXY_OBJ      = $(BUILD)/proxy.o $(BUILD)/proxyproto.o $(BUILD)/config.o $(BUILD)/route.o \
+                 $(BUILD)/rewrite.o $(BUILD)/mount.o $(BUILD)/response.o $(BUILD)/reply.o \
+                 $(BUILD)/upstream.o $(BUILD)/tunnel.o $(COMMON_OBJ)
 BACKEND_OBJ    = $(BUILD)/backend.o $(BUILD)/origin.o $(COMMON_OBJ)
 # The test peer (tests/peer): gfproxy-backend's objects and the endpoints the
 # test suite drives. Built by `make peer` and the targets that run the suite;

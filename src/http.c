@@ -150,6 +150,13 @@ http_reason(int status)
 bool
 http_name_eq(const char *a, size_t alen, const char *b)
 {
+	/*
+	 * Most names compared differ in their first letter: that, without a
+	 * call, settles it. Two bytes equal but for case bit 0x20 differ only
+	 * in case, or are not letters and go on to the full comparison.
+	 */
+	if (alen == 0 || (a[0] | 0x20) != (b[0] | 0x20))
+		return alen == 0 && b[0] == '\0';
 	return strlen(b) == alen && strncasecmp(a, b, alen) == 0;
 }
 
