@@ -28,6 +28,7 @@ LDLIBS_PEER    = $(shell pkg-config --libs libsystemd nettle 2>/dev/null)
 COMMON_OBJ     = $(BUILD)/conn.o $(BUILD)/http.o $(BUILD)/journal.o $(BUILD)/sandbox.o $(BUILD)/llhttp.o \
                  $(BUILD)/llhttp_api.o $(BUILD)/llhttp_http.o
 PROXY_OBJ      = $(BUILD)/proxy.o $(BUILD)/proxyproto.o $(BUILD)/config.o $(BUILD)/route.o \
+                 $(BUILD)/rewrite.o $(BUILD)/mount.o $(BUILD)/response.o $(BUILD)/reply.o \
                  $(BUILD)/upstream.o $(BUILD)/tunnel.o $(BUILD)/tls.o $(COMMON_OBJ)
 # gfproxy-backend and the peer share conn.c, whose TLS they never start: the stubs.
 BACKEND_OBJ    = $(BUILD)/backend.o $(BUILD)/origin.o $(BUILD)/tls-none.o $(COMMON_OBJ)

@@ -225,6 +225,10 @@ config_free_route(struct route *r)
 		free(r->response_rules[i].name);
 		free(r->response_rules[i].value);
 	}
+	for (i = 0; i < r->nredirect_rules; i++) {
+		free(r->redirect_rules[i].from);
+		free(r->redirect_rules[i].to);
+	}
 	free(r->name);
 	free(r->prefix);
 	free(r->host);
@@ -357,6 +361,48 @@ config_add_rule(struct route *r, bool request, enum header_op op, const char *sp
 	}
 	(*n)++;
 	return 0;
+}
+
+/* redirect-rewrite = yes, no, or FROM TO (a rule). */
+static void
+config_redirect_rewrite(struct route *r, const char *value, const char **ret_why)
+{
+	struct redirect_rule *rule = &r->redirect_rules[r->nredirect_rules];
+	size_t n = strcspn(value, " \t");
+	const char *to = value + n + strspn(value + n, " \t"), *p;
+	int b;
+
+	/* TO goes into the client's response head. */
+	for (p = value; *p != '\0'; p++)
+		if (((unsigned char)*p < 0x20 && *p != '\t') || *p == 0x7f) {
+			*ret_why = "control character in redirect-rewrite";
+			return;
+		}
+
+	if (*to == '\0') {
+		if ((b = config_parse_bool(value)) < 0)
+			*ret_why = "expected yes, no, or FROM TO";
+		else
+			r->redirect_rewrite = b ? REWRITE_YES : REWRITE_NO;
+		return;
+	}
+	if (r->nredirect_rules == CONFIG_MAX_RULES) {
+		*ret_why = "too many redirect-rewrite rules";
+		return;
+	}
+	if (to[strcspn(to, " \t")] != '\0') {
+		*ret_why = "a redirect-rewrite rule is FROM TO, two words";
+		return;
+	}
+	rule->from = strndup(value, n);
+	rule->to = strdup(to);
+	if (rule->from == NULL || rule->to == NULL) {
+		free(rule->from);
+		free(rule->to);
+		*ret_why = "out of memory";
+		return;
+	}
+	r->nredirect_rules++;
 }
 
 /* "10.0.0.0/8 127.0.0.1, ::1" */
@@ -501,6 +547,13 @@ config_route_key(struct config_parser *p, const char *name, const char *value,
 			r->strip_prefix = b;
 		else
 			r->preserve_host = b;
+	} else if (strcmp(name, "redirect-rewrite") == 0)
+		config_redirect_rewrite(r, value, why);
+	else if (strcmp(name, "cookie-rewrite") == 0) {
+		if ((b = config_parse_bool(value)) < 0)
+			*why = "expected yes or no";
+		else
+			r->cookie_rewrite = b ? REWRITE_YES : REWRITE_NO;
 	} else if (strcmp(name, "ca-file") == 0) {
 		free(r->ca_file);
 		if (value[0] != '/')
@@ -687,6 +740,24 @@ config_reader(char *str, int num, void *stream)
 	return str;
 }
 
+/*
+ * Does the client see other paths than the upstream does: a prefix taken
+ * off, or a base path put on? Then redirects and cookies are translated
+ * unless the route says otherwise.
+ */
+static bool
+config_mounted(const struct route *r)
+{
+	size_t i;
+
+	if (r->strip_prefix && r->prefix_len > 0)
+		return true;
+	for (i = 0; i < r->nupstreams; i++)
+		if (strspn(r->upstreams[i].base, "/") != strlen(r->upstreams[i].base))
+			return true;
+	return false;
+}
+
 /* What a route takes from [global] and the built-in defaults. */
 static void
 config_finish(struct config *cfg)
@@ -710,6 +781,10 @@ config_finish(struct config *cfg)
 			r->max_response_head = cfg->max_response_head;
 		if (r->max_response_fields == 0)
 			r->max_response_fields = cfg->max_response_fields;
+		if (r->redirect_rewrite == REWRITE_DEFAULT)
+			r->redirect_rewrite = config_mounted(r) ? REWRITE_YES : REWRITE_NO;
+		if (r->cookie_rewrite == REWRITE_DEFAULT)
+			r->cookie_rewrite = config_mounted(r) ? REWRITE_YES : REWRITE_NO;
 		for (j = 0; j < i && r->prefix != NULL; j++) {
 			o = cfg->routes[j];
 			if (o->prefix != NULL && strcmp(o->prefix, r->prefix) == 0 &&

@@ -59,6 +59,19 @@ struct header_rule {
 	char           *value;          /* NULL for remove */
 };
 
+/*
+ * What a route translates in the upstream's answers (mount.c): DEFAULT
+ * until config_finish() decides, from whether the client sees other paths
+ * than the upstream does.
+ */
+enum rewrite_mode { REWRITE_DEFAULT, REWRITE_YES, REWRITE_NO };
+
+/* redirect-rewrite = FROM TO: a Location starting with FROM starts with TO instead. */
+struct redirect_rule {
+	char           *from;
+	char           *to;
+};
+
 struct route {
 	char                *name;
 	char                *prefix;    /* without a trailing slash; "" is "/" */
@@ -78,6 +91,10 @@ struct route {
 	size_t               nrequest_rules;
 	struct header_rule   response_rules[CONFIG_MAX_RULES];
 	size_t               nresponse_rules;
+	enum rewrite_mode    redirect_rewrite;  /* Location, Content-Location, Refresh */
+	enum rewrite_mode    cookie_rewrite;    /* Set-Cookie's Path and Domain */
+	struct redirect_rule redirect_rules[CONFIG_MAX_RULES];
+	size_t               nredirect_rules;
 	unsigned             line;      /* where its section starts */
 };
 

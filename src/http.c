@@ -115,6 +115,7 @@ static const char *const http_forwarded_address_fields[] = {
 	"X-Forwarded-For",
 	"X-Forwarded-Host",
 	"X-Forwarded-Port",
+	"X-Forwarded-Prefix",
 	"X-Forwarded-Proto",
 	"X-Forwarded-Server",
 	"X-Real-IP",
@@ -149,6 +150,13 @@ http_reason(int status)
 bool
 http_name_eq(const char *a, size_t alen, const char *b)
 {
+	/*
+	 * Most names compared differ in their first letter: that, without a
+	 * call, settles it. Two bytes equal but for case bit 0x20 differ only
+	 * in case, or are not letters and go on to the full comparison.
+	 */
+	if (alen == 0 || (a[0] | 0x20) != (b[0] | 0x20))
+		return alen == 0 && b[0] == '\0';
 	return strlen(b) == alen && strncasecmp(a, b, alen) == 0;
 }
 

@@ -271,7 +271,7 @@ static const char *proxy_confinement;   /* the SANDBOX field of every entry */
 
 static void
 proxy_log(const struct conn *c, const struct http_request *req, const char *upstream_url,
-    int status, const struct upstream_result *res, int64_t start_usec)
+    int status, const struct reply_result *res, int64_t start_usec)
 {
 	char target[512], url[640], why[256], num[6][24], message[JOURNAL_MAX_MESSAGE];
 	const char *code, *sent;
@@ -346,7 +346,7 @@ proxy_asterisk(struct conn *c, const struct http_request *req, int64_t start_use
 	static const char allow[] = "HTTP/1.1 200 OK\r\n"
 	    "Allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n"
 	    "Content-Length: 0\r\n\r\n";
-	struct upstream_result res = { .status = 200 };
+	struct reply_result res = { .status = 200 };
 
 	res.keep_alive = req->keep_alive && conn_write(c, allow, sizeof(allow) - 1) == 0;
 	proxy_log(c, req, NULL, 200, &res, start_usec);
@@ -358,7 +358,7 @@ static void
 proxy_refuse(struct conn *c, const struct http_request *req, int status, const char *why,
     int64_t start_usec)
 {
-	struct upstream_result res = { .status = status, .why = why, .client_fault = status != 500 };
+	struct reply_result res = { .status = status, .why = why, .client_fault = status != 500 };
 
 	http_error(c, status, why);
 	proxy_log(c, req, NULL, status, &res, start_usec);
@@ -386,7 +386,7 @@ static void
 proxy_broken_config(struct conn *c, const struct http_request *req, const struct config *cfg,
     int64_t start_usec)
 {
-	struct upstream_result res = { .status = 503, .why = "configuration error" };
+	struct reply_result res = { .status = 503, .why = "configuration error" };
 
 	http_error(c, 503, "configuration error");
 	proxy_log_config_errors(cfg);
@@ -480,7 +480,7 @@ main(int argc, char **argv)
 	static struct http_request req;
 	struct upstream up = { 0 };
 	struct tls *tls = NULL;
-	struct upstream_result res;
+	struct reply_result res;
 	const struct route *route;
 	const char *why = NULL;
 	uint64_t max_body = 0;

@@ -1,10 +1,17 @@
 /*
- * tunnel.c - WebSocket upgrades. libcurl's easy interface cannot hand over
- * a connection after 101, so the upstream connection is made by libcurl
- * with CONNECT_ONLY (same timeouts, and TLS when the upstream has it), the
- * request head is written by us, the response head is read with llhttp,
- * and after 101 Switching Protocols bytes are relayed both ways until both
- * sides have closed. A half-close travels through as a half-close.
+ * tunnel.c - WebSocket upgrades, the libcurl forwarder's sibling. libcurl's
+ * easy interface cannot hand over a connection after 101, so the upstream
+ * connection is made by libcurl with CONNECT_ONLY (upstream_connect(): same
+ * timeouts, and TLS when the upstream has it), the request head is written
+ * here with the fields rewrite.c gives, and the answer's head is read line
+ * by line into the response model, which checks it as it checks libcurl's.
+ * The client's answer is reply.c's, as for any request.
+ *
+ * After the 101 Switching Protocols of the handshake asked for, bytes are
+ * relayed both ways until both sides have closed; a half-close travels
+ * through as a half-close. Any other final answer (a refusal, or a page
+ * served to a client that asked for an upgrade) is relayed whole, its body
+ * framed by llhttp as it comes, and the connection ends after it.
  */
 #include <errno.h>
 #include <poll.h>
@@ -17,28 +24,30 @@
 #include <nettle/base64.h>
 #include <nettle/sha1.h>
 
+#include "rewrite.h"
 #include "tunnel.h"
 
 /* RFC 6455 1.3: appended to the client's key before hashing. */
 #define TUNNEL_WEBSOCKET_GUID   "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 #define TUNNEL_ACCEPT_LEN       BASE64_ENCODE_RAW_LENGTH(SHA1_DIGEST_SIZE)
+#define TUNNEL_LINE_EXTRA       256   /* a status line, besides max-response-head */
 
-struct tunnel_head {
-	llhttp_t            parser;
-	llhttp_settings_t   settings;
-	char               *raw;        /* the bytes read, which never move */
-	size_t              len;
-	size_t              parsed;
-	/* [max_fields] each, one allocation after the struct. */
-	const char        **name;
-	size_t             *name_len;
-	const char        **value;
-	size_t             *value_len;
-	size_t              nfields, max_fields;
-	bool                too_many;   /* past max_fields: refused */
-	bool                field_open;
-	bool                value_open;
-	bool                done;
+/*
+ * What the upstream sent: the head from its first byte (llhttp reads it
+ * again to frame a body), then whatever came with it.
+ */
+struct tunnel_input {
+	char       *raw;
+	size_t      size;
+	size_t      len;
+	size_t      off;        /* the first byte the head did not take */
+};
+
+/* The request head for the upstream, as rewrite_request_fields() emits it. */
+struct tunnel_request {
+	char       *out;
+	size_t      size;
+	size_t      len;
 };
 
 /* Only WebSocket is tunnelled; other upgrades (h2c) are dropped as hop-by-hop. */
@@ -56,228 +65,153 @@ tunnel_wanted(const struct http_request *req)
 	return false;
 }
 
-static struct tunnel_head *
-head_of(llhttp_t *p)
-{
-	return p->data;
-}
-
-/* Spans are contiguous in raw even when they arrive in pieces. */
+/* rewrite_request_fields()'s emitter for a request head of our own. */
 static int
-tunnel_on_field(llhttp_t *p, const char *at, size_t len)
+tunnel_emit(void *ctx, const char *name, const char *value)
 {
-	struct tunnel_head *th = head_of(p);
+	struct tunnel_request *rq = ctx;
 
-	if (!th->field_open) {
-		if (th->nfields == th->max_fields) {
-			th->too_many = true;
-			return -1;
-		}
-		th->field_open = true;
-		th->name[th->nfields] = th->value[th->nfields] = at;
-		th->name_len[th->nfields] = th->value_len[th->nfields] = 0;
-		th->nfields++;
-	}
-	th->name_len[th->nfields - 1] += len;
-	return 0;
-}
-
-static int
-tunnel_on_field_complete(llhttp_t *p)
-{
-	head_of(p)->field_open = false;
-	return 0;
-}
-
-static int
-tunnel_on_value(llhttp_t *p, const char *at, size_t len)
-{
-	struct tunnel_head *th = head_of(p);
-
-	if (!th->value_open) {
-		th->value_open = true;
-		th->value[th->nfields - 1] = at;
-	}
-	th->value_len[th->nfields - 1] += len;
-	return 0;
-}
-
-static int
-tunnel_on_value_complete(llhttp_t *p)
-{
-	head_of(p)->value_open = false;
-	return 0;
-}
-
-static int
-tunnel_on_headers_complete(llhttp_t *p)
-{
-	head_of(p)->done = true;
-	return HPE_PAUSED;
-}
-
-static int
-tunnel_send(CURL *curl, curl_socket_t fd, const char *data, size_t len, int64_t deadline)
-{
-	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-	size_t sent;
-	CURLcode rc;
-
-	while (len > 0) {
-		rc = curl_easy_send(curl, data, len, &sent);
-		if (rc == CURLE_AGAIN) {
-			if (conn_now_usec() >= deadline ||
-			    poll(&pfd, 1, (int)((deadline - conn_now_usec()) / 1000) + 1) < 0)
-				return -1;
-			continue;
-		}
-		if (rc != CURLE_OK)
-			return -1;
-		data += sent;
-		len -= sent;
-	}
-	return 0;
-}
-
-/* Read into buf; returns bytes, 0 at EOF, -1 on error, -2 when nothing yet. */
-static ssize_t
-tunnel_recv(CURL *curl, char *buf, size_t size)
-{
-	size_t n;
-	CURLcode rc;
-
-	rc = curl_easy_recv(curl, buf, size, &n);
-	if (rc == CURLE_AGAIN)
-		return -2;
-	if (rc != CURLE_OK)
-		return -1;
-	return (ssize_t)n;
+	return http_cat(rq->out, rq->size, &rq->len, name, ": ", value, "\r\n", NULL);
 }
 
 /* The request as the upstream gets it: the rewritten fields plus the upgrade. */
 static int
-tunnel_request_head(const struct config *cfg, const struct route *r,
+tunnel_request_head(struct upstream *u, const struct route *r,
     const struct http_request *req, const char *target, const char *peer,
-    char *out, size_t size, size_t *ret_len)
+    struct tunnel_request *rq)
 {
-	struct curl_slist *fields, *l;
-	const struct http_header *hd;
-	size_t len = 0, i, n;
-	bool trailers, empty;
+	size_t i;
 
-	if ((fields = upstream_request_fields(cfg, r, req, peer, &trailers)) == NULL)
+	rq->len = 0;
+	if (http_cat(rq->out, rq->size, &rq->len, "GET ", target, " HTTP/1.1\r\n", NULL) < 0 ||
+	    rewrite_request_fields(u->cfg, r, req, peer, tunnel_emit, rq) < 0)
 		return -1;
-	if (http_appendf(out, size, &len, "GET %s HTTP/1.1\r\n", target) < 0)
-		return -1;
-	for (l = fields; l != NULL; l = l->next) {
-		n = strlen(l->data);
-		if (n > 0 && l->data[n - 1] == ':')
-			continue;       /* a libcurl "remove this field" entry */
-		empty = n > 0 && l->data[n - 1] == ';';     /* libcurl's "Name;" */
-		if (http_appendf(out, size, &len, "%.*s%s\r\n", (int)(n - empty), l->data,
-		    empty ? ":" : "") < 0)
-			return -1;
-	}
-	for (i = 0; i < req->nheaders; i++) {
-		hd = &req->headers[i];
-		if (!http_name_eq(hd->name, hd->name_len, "Upgrade"))
-			continue;
-		if (http_appendf(out, size, &len, "Upgrade: %s\r\nConnection: Upgrade\r\n\r\n",
-		    hd->value) < 0)
-			return -1;
-		*ret_len = len;
-		return 0;
-	}
+	for (i = 0; i < req->nheaders; i++)
+		if (http_name_eq(req->headers[i].name, req->headers[i].name_len, "Upgrade"))
+			return http_cat(rq->out, rq->size, &rq->len, "Upgrade: ",
+			    req->headers[i].value, "\r\nConnection: Upgrade\r\n\r\n", NULL);
 	return -1;
-}
-
-/* Read and parse the upstream's response head, up to its blank line. */
-static int
-tunnel_read_head(CURL *curl, curl_socket_t fd, struct tunnel_head *th, size_t size,
-    int64_t deadline)
-{
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	llhttp_errno_t err;
-	ssize_t n;
-
-	while (!th->done) {
-		if (th->len == size)
-			return -EMSGSIZE;
-		n = tunnel_recv(curl, th->raw + th->len, size - th->len);
-		if (n == -2) {
-			if (conn_now_usec() >= deadline ||
-			    poll(&pfd, 1, (int)((deadline - conn_now_usec()) / 1000) + 1) < 0)
-				return -ETIMEDOUT;
-			continue;
-		}
-		if (n <= 0)
-			return -1;
-		err = llhttp_execute(&th->parser, th->raw + th->len, (size_t)n);
-		th->len += (size_t)n;
-		if (err == HPE_PAUSED) {
-			th->parsed = (size_t)(llhttp_get_error_pos(&th->parser) - th->raw);
-			return 0;
-		}
-		if (err != HPE_OK)
-			return -1;
-	}
-	return 0;
 }
 
 /*
- * The head as read gets the checks every response head gets (the status
- * line and each field line, http.c), whatever llhttp let through: obsolete
- * folding, control bytes, whitespace before a colon.
+ * More bytes from the upstream after those in, by the deadline: the count,
+ * 0 at its end, or -1, recorded.
  */
-static int
-tunnel_check_head(const struct tunnel_head *th, const char **ret_why)
+static ssize_t
+tunnel_read(struct upstream *u, struct tunnel_input *in, int64_t deadline)
 {
-	struct http_status_line sl;
-	const char *p = th->raw, *end = th->raw + th->parsed, *nl;
-	size_t len, name_len;
-	bool first = true;
+	struct pollfd pfd = { .fd = u->tunnel_fd, .events = POLLIN };
+	ssize_t n;
 
-	while (p < end) {
-		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+	for (;;) {
+		n = upstream_recv(u, in->raw + in->len, in->size - in->len);
+		if (n != UPSTREAM_RECV_LATER)
 			break;
-		/* RFC 9112 2.2: CRLF ends each line, as the client's must. */
-		len = (size_t)(nl - p);
-		if (len == 0 || p[len - 1] != '\r') {
-			*ret_why = "upstream header line not ended by CRLF";
-			return -1;
-		}
-		len--;
-		if (len == 0 && !first)
-			return 0;
-		if ((first ? http_check_status_line(p, len, &sl, ret_why) :
-		    http_check_response_field(p, len, &name_len, ret_why)) < 0)
-			return -1;
-		first = false;
-		p = nl + 1;
+		if (conn_now_usec() >= deadline ||
+		    poll(&pfd, 1, (int)((deadline - conn_now_usec()) / 1000) + 1) < 0)
+			return reply_fail(&u->reply, 504, u->reply.state != REPLY_NONE ?
+			    "upstream stalled mid-response" : "no response from upstream in time");
 	}
-	*ret_why = "invalid response to the upgrade request";
-	return -1;
+	if (n < 0)
+		return reply_fail_quietly(&u->reply, 502, "upstream connection failed");
+	in->len += (size_t)n;
+	return n;
 }
 
-/* The one field of that name, its value trimmed; NULL when none or several. */
-static const char *
-tunnel_field(const struct tunnel_head *th, const char *name, size_t *ret_len)
+/*
+ * The upstream's response head, each line into the response model as it
+ * arrives, up to the blank line that ends a final head (an interim one
+ * cannot end the exchange: refused). Returns 0 or -1, recorded.
+ */
+static int
+tunnel_read_head(struct upstream *u, struct tunnel_input *in, int64_t deadline)
 {
-	const char *v = NULL;
-	size_t i, len = 0;
+	struct response *resp = &u->resp;
+	const char *nl, *why;
+	ssize_t n;
+	int r;
 
-	for (i = 0; i < th->nfields; i++) {
-		if (!http_name_eq(th->name[i], th->name_len[i], name))
-			continue;
-		if (v != NULL)
-			return NULL;
-		v = th->value[i];
-		len = th->value_len[i];
-		while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\t'))
-			len--;
+	for (;;) {
+		while ((nl = memchr(in->raw + in->off, '\n', in->len - in->off)) != NULL) {
+			r = response_line(resp, in->raw + in->off,
+			    (size_t)(nl + 1 - (in->raw + in->off)), &why);
+			in->off = (size_t)(nl + 1 - in->raw);
+			if (r < 0)
+				return reply_fail(&u->reply, 502, why);
+			if (r == 1 && resp->status != 101 && resp->status < 200)
+				return reply_fail(&u->reply, 502,
+				    "interim response to the upgrade request");
+			if (r == 1)
+				return 0;
+		}
+		if (in->len == in->size)
+			return reply_fail(&u->reply, 502, response_too_large(resp));
+		if ((n = tunnel_read(u, in, deadline)) < 0)
+			return -1;
+		if (n == 0)
+			return reply_fail(&u->reply, 502, "invalid response to the upgrade request");
 	}
-	*ret_len = len;
-	return v;
+}
+
+static int
+tunnel_on_body(llhttp_t *p, const char *at, size_t len)
+{
+	struct upstream *u = p->data;
+
+	return reply_body(&u->reply, at, len) < 0 ? -1 : 0;
+}
+
+static int
+tunnel_on_message_complete(llhttp_t *p)
+{
+	return HPE_PAUSED;
+}
+
+/*
+ * A final answer other than the 101: relayed whole, its body taken out of
+ * the upstream's framing by llhttp (Content-Length, chunks, or the close)
+ * and framed again by reply.c. llhttp reads the stream from its first
+ * byte, the head response.c has already checked included. The upstream
+ * may be silent for the route's timeout between two reads, as on the
+ * plain path.
+ */
+static void
+tunnel_relay_answer(struct upstream *u, struct tunnel_input *in, const struct route *rt)
+{
+	static llhttp_settings_t settings;
+	llhttp_t parser;
+	llhttp_errno_t err;
+	ssize_t n;
+
+	llhttp_settings_init(&settings);
+	settings.on_body = tunnel_on_body;
+	settings.on_message_complete = tunnel_on_message_complete;
+	llhttp_init(&parser, HTTP_RESPONSE, &settings);
+	parser.data = u;
+	for (;;) {
+		err = llhttp_execute(&parser, in->raw, in->len);
+		if (err == HPE_PAUSED)
+			break;
+		if (err != HPE_OK) {
+			if (u->reply.fail_status == 0)
+				reply_fail(&u->reply, 502,
+				    "invalid framing in the answer to the upgrade request");
+			return;
+		}
+		/* What llhttp has seen is done with. */
+		in->len = 0;
+		if ((n = tunnel_read(u, in, conn_now_usec() + (int64_t)rt->timeout_ms * 1000)) < 0)
+			return;
+		if (n == 0) {
+			/* The close ends a body without a length: the message completes. */
+			err = llhttp_finish(&parser);
+			if (err != HPE_OK && err != HPE_PAUSED)
+				reply_fail_quietly(&u->reply, 502,
+				    "upstream closed before the end of the body");
+			break;
+		}
+	}
+	(void)reply_end(&u->reply, NULL);
 }
 
 /*
@@ -288,7 +222,7 @@ tunnel_field(const struct tunnel_head *th, const char *name, size_t *ret_len)
  * bytes never reach the upstream raw.
  */
 static int
-tunnel_check_101(const struct tunnel_head *th, const struct http_request *req,
+tunnel_check_101(const struct response *resp, const struct http_request *req,
     const char **ret_why)
 {
 	struct sha1_ctx sha;
@@ -297,12 +231,12 @@ tunnel_check_101(const struct tunnel_head *th, const struct http_request *req,
 	const char *key = NULL, *v;
 	size_t i, len;
 
-	v = tunnel_field(th, "Upgrade", &len);
+	v = response_get(resp, "Upgrade", &len);
 	if (v == NULL || !http_name_eq(v, len, "websocket")) {
 		*ret_why = "101 from upstream without Upgrade: websocket";
 		return -1;
 	}
-	v = tunnel_field(th, "Connection", &len);
+	v = response_get(resp, "Connection", &len);
 	if (v == NULL || !http_list_has(v, len, "upgrade", 7)) {
 		*ret_why = "101 from upstream without Connection: upgrade";
 		return -1;
@@ -316,7 +250,7 @@ tunnel_check_101(const struct tunnel_head *th, const struct http_request *req,
 			}
 			key = req->headers[i].value;
 		}
-	v = tunnel_field(th, "Sec-WebSocket-Accept", &len);
+	v = response_get(resp, "Sec-WebSocket-Accept", &len);
 	if (key == NULL || v == NULL || len != sizeof(expected)) {
 		*ret_why = "101 from upstream without the Sec-WebSocket-Accept for the key";
 		return -1;
@@ -334,44 +268,12 @@ tunnel_check_101(const struct tunnel_head *th, const struct http_request *req,
 	return 0;
 }
 
-/* The head for the client: the upstream's fields less hop-by-hop ones. */
-static int
-tunnel_client_head(const struct tunnel_head *th, int status, bool upgraded, char *out,
-    size_t size, size_t *ret_len)
-{
-	size_t i, len = 0;
-
-	if (http_appendf(out, size, &len, "HTTP/1.1 %d %s\r\n", status, http_reason(status)) < 0)
-		return -1;
-	for (i = 0; i < th->nfields; i++) {
-		if (http_name_eq(th->name[i], th->name_len[i], "Connection") ||
-		    (http_is_hop_by_hop(th->name[i], th->name_len[i]) &&
-		     !(upgraded && http_name_eq(th->name[i], th->name_len[i], "Upgrade"))) ||
-		    http_name_eq(th->name[i], th->name_len[i], "Content-Length"))
-			continue;
-		if (http_appendf(out, size, &len, "%.*s: %.*s\r\n", (int)th->name_len[i],
-		    th->name[i], (int)th->value_len[i], th->value[i]) < 0)
-			return -1;
-	}
-	/*
-	 * A refusal is relayed without its body: an empty one, said so, but
-	 * where no Content-Length may be (RFC 9110 8.6) or means something
-	 * else (a 304's is the resource's).
-	 */
-	if (http_appendf(out, size, &len, "%s%s\r\n", upgraded ? "Connection: Upgrade\r\n" :
-	    "Connection: close\r\n", upgraded || status == 204 || status == 304 ? "" :
-	    "Content-Length: 0\r\n") < 0)
-		return -1;
-	*ret_len = len;
-	return 0;
-}
-
 /*
  * Relay until both directions are closed or the tunnel idles out. Each
  * side's EOF becomes a shutdown of writing towards the other side.
  */
 static void
-tunnel_relay(CURL *curl, curl_socket_t ufd, struct conn *c, struct upstream_result *res)
+tunnel_relay(struct upstream *u, struct conn *c, struct reply_result *res)
 {
 	char *buf;
 	struct pollfd pfd[2];
@@ -385,7 +287,7 @@ tunnel_relay(CURL *curl, curl_socket_t ufd, struct conn *c, struct upstream_resu
 	}
 	while (client_open || upstream_open) {
 		pfd[0] = (struct pollfd){ .fd = client_open ? c->fd : -1, .events = POLLIN };
-		pfd[1] = (struct pollfd){ .fd = upstream_open ? ufd : -1, .events = POLLIN };
+		pfd[1] = (struct pollfd){ .fd = upstream_open ? u->tunnel_fd : -1, .events = POLLIN };
 		r = poll(pfd, 2, TUNNEL_IDLE_TIMEOUT_MS);
 		if (r == 0) {
 			res->why = "tunnel idle timeout";
@@ -403,8 +305,8 @@ tunnel_relay(CURL *curl, curl_socket_t ufd, struct conn *c, struct upstream_resu
 				continue;
 			if (n <= 0) {
 				client_open = false;
-				shutdown(ufd, SHUT_WR);
-			} else if (tunnel_send(curl, ufd, buf, (size_t)n,
+				shutdown(u->tunnel_fd, SHUT_WR);
+			} else if (upstream_send(u, buf, (size_t)n,
 			    conn_now_usec() + c->send_timeout_usec) < 0) {
 				res->why = "upstream write failed";
 				break;
@@ -412,8 +314,8 @@ tunnel_relay(CURL *curl, curl_socket_t ufd, struct conn *c, struct upstream_resu
 				res->bytes_received += (uint64_t)n;
 		}
 		if (pfd[1].revents != 0) {
-			n = tunnel_recv(curl, buf, TUNNEL_BUFSIZE);
-			if (n == -2)
+			n = upstream_recv(u, buf, TUNNEL_BUFSIZE);
+			if (n == UPSTREAM_RECV_LATER)
 				continue;
 			if (n <= 0) {
 				upstream_open = false;
@@ -428,162 +330,72 @@ tunnel_relay(CURL *curl, curl_socket_t ufd, struct conn *c, struct upstream_resu
 	free(buf);
 }
 
-/* Connect to the first upstream that answers: nothing has been sent yet. */
-static int
-tunnel_connect(struct upstream *u, const struct route *r, const struct http_request *req,
-    char *target, size_t size, struct upstream_result *res, curl_socket_t *ret_fd)
-{
-	const char *why;
-	CURLcode rc;
-	size_t i;
-	int status;
-
-	if (upstream_tunnel_handle(u) == NULL) {
-		res->status = 500;
-		res->why = "out of memory";
-		return -1;
-	}
-	curl_easy_setopt(u->curl, CURLOPT_CONNECTTIMEOUT_MS, r->connect_timeout_ms);
-	for (i = 0; i < r->nupstreams; i++) {
-		if ((status = upstream_point(u, r, i, req->target, target, size, &why)) != 0) {
-			res->status = status;
-			res->why = why;
-			res->client_fault = true;
-			return -1;
-		}
-		u->errbuf[0] = '\0';
-		res->tries++;
-		rc = curl_easy_perform(u->curl);
-		if (rc == CURLE_OK && curl_easy_getinfo(u->curl, CURLINFO_ACTIVESOCKET, ret_fd) ==
-		    CURLE_OK && *ret_fd != CURL_SOCKET_BAD)
-			return 0;
-		res->status = rc == CURLE_OPERATION_TIMEDOUT ? 504 : 502;
-		res->why = u->errbuf[0] != '\0' ? u->errbuf : curl_easy_strerror(rc);
-	}
-	return -1;
-}
-
 void
 tunnel_forward(struct upstream *u, struct http_server *h, const struct http_request *req,
-    const struct route *rt, struct upstream_result *res)
+    const struct route *rt, struct reply_result *res)
 {
 	static char target[ROUTE_MAX_TARGET];
-	static char why[128];
-	struct tunnel_head *th = NULL;
-	char *out = NULL;
-	curl_socket_t ufd;
-	size_t len, nf = rt->max_response_fields;
-	/*
-	 * The raw head has the status line and the blank line besides the
-	 * fields (256 bytes for both, more of a long reason counts against
-	 * the fields); out takes the request head too, at least 64 KiB.
-	 */
-	size_t raw_size = rt->max_response_head + 256;
-	size_t out_size = (rt->max_response_head > CONFIG_RESPONSE_HEAD_DEFAULT ?
-	    rt->max_response_head : CONFIG_RESPONSE_HEAD_DEFAULT) + UPSTREAM_HEAD_OUT_EXTRA;
+	struct reply *rp = &u->reply;
+	struct response *resp = &u->resp;
+	struct tunnel_input in = { 0 };
+	struct tunnel_request rq = { 0 };
+	const char *why;
 	int64_t deadline;
-	int r;
 
-	memset(res, 0, sizeof(*res));
-	res->forwarded = true;
-	res->status = 502;
-	if (tunnel_connect(u, rt, req, target, sizeof(target), res, &ufd) < 0)
-		goto fail;
-
-	if ((th = calloc(1, sizeof(*th) + nf * (2 * sizeof(char *) + 2 * sizeof(size_t)))) ==
-	    NULL || (th->raw = malloc(raw_size)) == NULL || (out = malloc(out_size)) == NULL) {
-		res->status = 500;
-		res->why = "out of memory";
-		goto fail;
-	}
-	th->max_fields = nf;
-	th->name = (const char **)(th + 1);
-	th->value = th->name + nf;
-	th->name_len = (size_t *)(th->value + nf);
-	th->value_len = th->name_len + nf;
-	deadline = conn_now_usec() + (int64_t)rt->timeout_ms * 1000;
-	if (tunnel_request_head(u->cfg, rt, req, target, h->conn->peer_addr, out,
-	    out_size, &len) < 0 ||
-	    tunnel_send(u->curl, ufd, out, len, deadline) < 0) {
-		res->why = "cannot send the upgrade request";
-		goto fail;
-	}
-
-	llhttp_settings_init(&th->settings);
-	th->settings.on_header_field = tunnel_on_field;
-	th->settings.on_header_field_complete = tunnel_on_field_complete;
-	th->settings.on_header_value = tunnel_on_value;
-	th->settings.on_header_value_complete = tunnel_on_value_complete;
-	th->settings.on_headers_complete = tunnel_on_headers_complete;
-	llhttp_init(&th->parser, HTTP_RESPONSE, &th->settings);
-	th->parser.data = th;
-	r = tunnel_read_head(u->curl, ufd, th, raw_size, deadline);
-	if (r < 0) {
-		res->status = r == -ETIMEDOUT ? 504 : 502;
-		res->why = r == -ETIMEDOUT ? "no response from upstream in time" :
-		    "invalid response to the upgrade request";
-		if (th->too_many) {
-			snprintf(why, sizeof(why), "upstream response head: more than "
-			    "max-response-fields (%zu) fields", nf);
-			res->why = why;
-		} else if (r == -EMSGSIZE) {
-			snprintf(why, sizeof(why), "upstream response head larger than "
-			    "max-response-head (%zu bytes)", rt->max_response_head);
-			res->why = why;
-		}
-		goto fail;
-	}
-
-	if (tunnel_check_head(th, &res->why) < 0)
-		goto fail;
-	if (th->parser.status_code == 101 && tunnel_check_101(th, req, &res->why) < 0)
-		goto fail;
+	reply_begin(rp, h, req, rt, config_trusted(u->cfg, h->conn->peer_addr), res);
+	/* Whatever the answer, the connection ends with it. */
+	h->closing = true;
+	res->keep_alive = false;
+	if (upstream_connect(u, rt, req, target, sizeof(target)) < 0)
+		goto done;
 	/*
-	 * An interim answer (a 103) before the 101 or the refusal: the tunnel
-	 * reads one head only, and a 1xx cannot end the exchange.
+	 * The input has room for a head at the route's limit and its status
+	 * line; the request head for the client's fields, rewritten.
 	 */
-	if (th->parser.status_code < 200 && th->parser.status_code != 101) {
-		res->why = "interim response to the upgrade request";
-		goto fail;
-	}
-	res->status = th->parser.status_code;
-	if (res->status != 101) {
-		/* Refused: relay the answer's head only, and end the connection. */
-		if (tunnel_client_head(th, res->status, false, out, out_size,
-		    &len) < 0 || conn_write(h->conn, out, len) < 0)
-			res->why = conn_lost_why(h->conn);
-		else
-			res->why = "upstream refused the upgrade";
-		res->client_fault = res->status < 500;
+	in.size = rt->max_response_head + TUNNEL_LINE_EXTRA;
+	rq.size = HTTP_MAX_REQUEST_LINE + UPSTREAM_FIELDS_BYTES;
+	if ((in.raw = malloc(in.size)) == NULL || (rq.out = malloc(rq.size)) == NULL) {
+		reply_fail_quietly(rp, 500, "out of memory");
 		goto done;
 	}
-	if (tunnel_client_head(th, 101, true, out, out_size, &len) < 0 ||
-	    conn_write(h->conn, out, len) < 0) {
-		res->why = conn_lost_why(h->conn);
+	deadline = conn_now_usec() + (int64_t)rt->timeout_ms * 1000;
+	if (tunnel_request_head(u, rt, req, target, h->conn->peer_addr, &rq) < 0 ||
+	    upstream_send(u, rq.out, rq.len, deadline) < 0) {
+		reply_fail_quietly(rp, 502, "cannot send the upgrade request");
 		goto done;
 	}
+	response_begin(resp, rt->max_response_fields, rt->max_response_head);
+	if (tunnel_read_head(u, &in, deadline) < 0)
+		goto done;
+	if (resp->status != 101) {
+		/* Refused, or answered otherwise: the whole answer is the client's. */
+		res->why = "upstream refused the upgrade";
+		res->client_fault = resp->status >= 400 && resp->status < 500;
+		if (reply_head(rp, resp, true) == 0)
+			tunnel_relay_answer(u, &in, rt);
+		goto done;
+	}
+	if (tunnel_check_101(resp, req, &why) < 0) {
+		reply_fail(rp, 502, why);
+		goto done;
+	}
+	if (reply_head(rp, resp, false) < 0)
+		goto done;
 	/* Bytes that came along with either head already belong to the tunnel. */
-	if ((th->len > th->parsed &&
-	     conn_write(h->conn, th->raw + th->parsed, th->len - th->parsed) < 0) ||
+	if ((in.len > in.off &&
+	     conn_write(h->conn, in.raw + in.off, in.len - in.off) < 0) ||
 	    (conn_pending(h->conn) > 0 &&
-	     tunnel_send(u->curl, ufd, h->conn->buf + h->conn->off, conn_pending(h->conn),
+	     upstream_send(u, h->conn->buf + h->conn->off, conn_pending(h->conn),
 	     conn_now_usec() + h->conn->send_timeout_usec) < 0)) {
 		res->why = "tunnel write failed";
 		goto done;
 	}
-	res->bytes_sent += th->len - th->parsed;
+	res->bytes_sent += in.len - in.off;
 	res->bytes_received += conn_pending(h->conn);
 	h->conn->off = h->conn->len;
-	tunnel_relay(u->curl, ufd, h->conn, res);
-	goto done;
-
-fail:
-	http_error(h->conn, res->status, NULL);
+	tunnel_relay(u, h->conn, res);
 done:
-	h->closing = true;
-	res->keep_alive = false;
-	if (th != NULL)
-		free(th->raw);
-	free(th);
-	free(out);
+	reply_finish(rp);
+	free(in.raw);
+	free(rq.out);
 }

@@ -13,6 +13,6 @@
 bool  tunnel_wanted(const struct http_request *req);
 void  tunnel_forward(struct upstream *u, struct http_server *h,
           const struct http_request *req, const struct route *r,
-          struct upstream_result *res);
+          struct reply_result *res);
 
 #endif

@@ -1,7 +1,10 @@
 /*
- * upstream.c - one request through libcurl: the request headers rewritten
- * for the upstream, the body pulled from the client as libcurl asks for it,
- * and the response streamed back piece by piece as it arrives.
+ * upstream.c - one request through libcurl, the only file that calls it:
+ * the request fields rewrite.c gives, in libcurl's spelling, the body
+ * pulled from the client as libcurl asks for it, each line of the answer's
+ * head into the response model (response.c), and the answer handed to the
+ * client's writer (reply.c) piece by piece as it arrives. Also the
+ * connection a tunnel (tunnel.c) runs on.
  *
  * One easy handle serves every request of the connection, so libcurl keeps
  * the upstream connection open between them. Nothing here holds a whole
@@ -24,35 +27,22 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "rewrite.h"
 #include "upstream.h"
 
 /*
- * State of one transfer, passed to every callback. Owned by struct upstream
- * and reused for every request of the connection: only the part before
- * `field_off` is cleared per request, the buffers after it are written
- * before they are read. field_off, head and head_out are one allocation,
- * made in upstream_init() for the largest limits any route sets and freed
- * in upstream_free(); a request is held to its own route's.
+ * State of one transfer, passed to every callback, besides the response
+ * model and the reply (struct upstream holds both). Owned by struct
+ * upstream and reused for every request of the connection: only the part
+ * before `staged` is cleared per request.
  */
 struct transfer {
 	struct upstream            *up;
 	struct http_server         *h;
 	const struct http_request  *req;
-	struct upstream_result     *res;
+	struct reply_result        *res;
 	const struct route         *route;
 
-	size_t      head_len;       /* of the response head being collected */
-	size_t      nfields;
-	int         status;
-	char        reason[128];
-	bool        head_sent;      /* the final head is made: out, or on its way */
-	size_t      held;           /* bytes of it in head_out not yet written */
-	bool        chunked_out;    /* we frame the body in chunks */
-	bool        no_body;        /* HEAD, 1xx, 204, 304 */
-	bool        in_trailers;    /* header lines after the body */
-	bool        want_trailers;  /* the client sent TE: trailers */
-	bool        failed;         /* aborted on purpose: fail_status, res->why */
-	int         fail_status;
 	int64_t     last_progress;  /* for the upstream idle timeout */
 	int64_t     last_liveness;  /* when the client was last checked */
 	curl_off_t  last_dl, last_ul;
@@ -60,52 +50,13 @@ struct transfer {
 	unsigned    sends;          /* times libcurl began sending this request */
 	size_t      staged_len;     /* the body the client had already sent, */
 	size_t      staged_off;     /* checked before going upstream */
+	int64_t     body_since;     /* since when the upload waits for the client, or 0 */
 	bool        body_paused;    /* the upload waits for the client */
-	int64_t     body_since;     /* since when it has waited, or 0 */
-	int64_t     resp_left;      /* body bytes the final head announced, or -1 */
-	bool        resp_closes;    /* the upstream closes after this response */
-	bool        resp_http10;    /* its status line said HTTP/1.0 */
 	bool        resp_faulty;    /* its framing or what followed ends the connection */
 	bool        expect_refused; /* a 417 to our Expect, its head held */
-	char        why[128];       /* res->why, when it is made here */
 
-	/* Buffers, not cleared between requests. */
-	size_t     *field_off;      /* [max_fields]: where each field is in head */
-	char       *head;           /* [head_size]: the fields, NUL-terminated */
-	char       *head_out;       /* [out_size]: the head for the client */
-	size_t      max_fields, head_size, out_size;
 	char        staged[UPSTREAM_STAGE_SIZE];
 };
-
-static int
-transfer_fail(struct transfer *t, int status, const char *why)
-{
-	if (status == 499)
-		t->res->client_fault = true;
-	if (!t->failed) {
-		t->failed = true;
-		t->fail_status = status;
-		t->res->why = why;
-	}
-	return -1;
-}
-
-/* A 502 for a response head past one of the route's limits, saying which. */
-static int
-transfer_fail_limit(struct transfer *t, bool fields)
-{
-	const char *what = t->in_trailers ? "trailers" : "response head";
-
-	if (t->failed)
-		return -1;
-	if (fields)
-		snprintf(t->why, sizeof(t->why), "upstream %s: more than max-response-fields (%zu) fields",
-		    what, t->route->max_response_fields);
-	else
-		snprintf(t->why, sizeof(t->why), "upstream %s larger than max-response-head (%zu bytes)",
-		    what, t->route->max_response_head);
-	return transfer_fail(t, 502, t->why);
-}
 
 /*
  * Every upstream socket libcurl opens is made and closed here, so that the
@@ -192,7 +143,7 @@ static int    upstream_debug_cb(CURL *, curl_infotype, char *, size_t, void *);
  * failed transfer ends the client's connection, so its handle is not
  * asked for again.)
  */
-CURL *
+static CURL *
 upstream_handle(struct upstream *u, bool chunked_upload)
 {
 	CURL *curl;
@@ -223,21 +174,6 @@ upstream_handle(struct upstream *u, bool chunked_upload)
 		curl_easy_setopt(curl, CURLOPT_VERBOSE, 1L);
 	}
 	u->stale = chunked_upload;
-	return u->curl;
-}
-
-/*
- * A handle for a tunnel: fresh, only connecting. The connection is then
- * ours, so the handle is not used to forward again.
- */
-CURL *
-upstream_tunnel_handle(struct upstream *u)
-{
-	/* libcurl may pick a kept connection for it: the same check first. */
-	if (upstream_check_kept(u, false) < 0 || upstream_fresh_handle(u) < 0)
-		return NULL;
-	u->stale = true;
-	curl_easy_setopt(u->curl, CURLOPT_CONNECT_ONLY, 1L);
 	return u->curl;
 }
 
@@ -316,14 +252,8 @@ upstream_init(struct upstream *u, const struct config *cfg)
 	if ((t = u->t = malloc(sizeof(*u->t))) == NULL)
 		return -1;
 	config_response_limits(cfg, &head, &fields);
-	t->max_fields = fields;
-	t->head_size = head;
-	t->out_size = head + UPSTREAM_HEAD_OUT_EXTRA;
-	t->field_off = malloc(fields * sizeof(*t->field_off) + t->head_size + t->out_size);
-	if (t->field_off == NULL)
+	if (response_alloc(&u->resp, fields, head) < 0 || reply_alloc(&u->reply, head) < 0)
 		return -1;
-	t->head = (char *)(t->field_off + fields);
-	t->head_out = t->head + t->head_size;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return -1;
 	if (upstream_new_share(u) < 0)
@@ -372,8 +302,8 @@ upstream_free(struct upstream *u)
 	if (u == NULL)
 		return;
 	u->ready = false;
-	if (u->t != NULL)
-		free(u->t->field_off);
+	response_free(&u->resp);
+	reply_free(&u->reply);
 	free(u->t);
 	u->t = NULL;
 	if (u->curl != NULL)
@@ -392,82 +322,18 @@ upstream_free(struct upstream *u)
 	}
 }
 
-/* Is this field named by one of the route's remove or set rules? */
-static bool
-upstream_rule_replaces(const struct header_rule *rules, size_t n, const char *name, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (rules[i].op != HEADER_ADD && http_name_eq(name, len, rules[i].name))
-			return true;
-	return false;
-}
-
-/*
- * Request headers for the upstream. libcurl sends CURLOPT_HTTPHEADER
- * strings verbatim; they are safe because the http layer rejected CR, LF,
- * NUL and other control bytes in names and values, and the configuration
- * did the same for its rules.
- */
-static bool
-upstream_skip_request_field(const struct route *r, const struct http_request *req,
-    const struct http_header *hd, bool trusted)
-{
-	size_t i;
-
-	if (http_is_hop_by_hop(hd->name, hd->name_len) ||
-	    http_name_eq(hd->name, hd->name_len, "Content-Length") ||
-	    (!r->preserve_host && http_name_eq(hd->name, hd->name_len, "Host")) ||
-	    upstream_rule_replaces(r->request_rules, r->nrequest_rules, hd->name, hd->name_len))
-		return true;
-	/*
-	 * Where the request came from is ours to say, in every spelling a
-	 * backend may read, unless a trusted proxy said it (the canonical
-	 * names are collected in upstream_request_fields()).
-	 */
-	if (!trusted && http_is_forwarded_address(hd->name, hd->name_len) &&
-	    !http_name_eq(hd->name, hd->name_len, "X-Forwarded-For") &&
-	    !http_name_eq(hd->name, hd->name_len, "X-Forwarded-Host") &&
-	    !http_name_eq(hd->name, hd->name_len, "X-Forwarded-Proto") &&
-	    !http_name_eq(hd->name, hd->name_len, "Forwarded"))
-		return true;
-	/* Fields the client named in Connection are hop-by-hop too, but not ours. */
-	if (http_connection_protected(hd->name, hd->name_len))
-		return false;
-	for (i = 0; i < req->nheaders; i++)
-		if (http_name_eq(req->headers[i].name, req->headers[i].name_len, "Connection") &&
-		    http_list_has(req->headers[i].value, req->headers[i].value_len,
-		    hd->name, hd->name_len))
-			return true;
-	return false;
-}
-
-/* Append "name" sep "value": sep is ": ", or ";" for an empty value. */
-static int
-upstream_add(struct curl_slist **list, const char *name, const char *sep, const char *value)
-{
-	char line[HTTP_MAX_HEADER_BYTES + 256];
-	struct curl_slist *l;
-	size_t len = 0;
-
-	if (http_cat(line, sizeof(line), &len, name, sep, value, NULL) < 0)
-		return -1;
-	if ((l = curl_slist_append(*list, line)) == NULL)
-		return -1;
-	*list = l;
-	return 0;
-}
-
 /*
  * The request's fields for libcurl (CURLOPT_HTTPHEADER, which libcurl only
  * reads), made without allocating: the list's nodes and their text in one
- * block, reused by every request of the connection.
+ * block, reused by every request of the connection. rewrite.c says which
+ * fields go; here they get libcurl's spelling.
  */
 struct fields {
 	struct curl_slist   node[UPSTREAM_MAX_FIELDS];
 	size_t              n;
 	size_t              used;
+	bool                accept;     /* an Accept field is in the list */
+	bool                expect;     /* an Expect field is in the list */
 	char                text[UPSTREAM_FIELDS_BYTES];
 };
 
@@ -489,156 +355,42 @@ fields_add(struct fields *f, const char *name, const char *sep, const char *valu
 	return 0;
 }
 
-/* Append ", value" to a list being collected from repeated fields. */
+/* rewrite_request_fields()'s emitter for libcurl. */
 static int
-upstream_collect(char *buf, size_t size, const char *value)
+upstream_emit(void *ctx, const char *name, const char *value)
 {
-	size_t len = strlen(buf);
+	struct fields *f = ctx;
 
-	return http_cat(buf, size, &len, len > 0 ? ", " : "", value, NULL);
-}
-
-/*
- * X-Forwarded-*, Forwarded and Via. A client's own X-Forwarded-* and
- * Forwarded are believed, and appended to, only when it is a trusted
- * proxy; from anyone else they are replaced, so a client cannot choose the
- * address the upstream sees.
- */
-struct forwarding {
-	char    xff[HTTP_MAX_HEADER_BYTES];
-	char    forwarded[HTTP_MAX_HEADER_BYTES];
-	char    via[HTTP_MAX_HEADER_BYTES];
-	bool    xf_host;
-	bool    xf_proto;
-};
-
-/* A field a set or remove rule names is the rule's, not ours. */
-static bool
-upstream_ruled(const struct route *r, const char *name)
-{
-	return upstream_rule_replaces(r->request_rules, r->nrequest_rules, name, strlen(name));
-}
-
-static int
-upstream_forwarding_fields(struct fields *list, const struct config *cfg,
-    const struct route *r, const struct http_request *req, const char *peer,
-    struct forwarding *fw)
-{
-	char node[HTTP_MAX_HEADER_BYTES + 128];
-
-	if (upstream_collect(fw->xff, sizeof(fw->xff), peer) < 0 ||
-	    (!upstream_ruled(r, "X-Forwarded-For") &&
-	     fields_add(list, "X-Forwarded-For", ": ", fw->xff) < 0) ||
-	    (!fw->xf_host && req->host != NULL && !upstream_ruled(r, "X-Forwarded-Host") &&
-	     fields_add(list, "X-Forwarded-Host", ": ", req->host) < 0) ||
-	    (!fw->xf_proto && !upstream_ruled(r, "X-Forwarded-Proto") &&
-	     fields_add(list, "X-Forwarded-Proto", ": ", req->scheme) < 0))
-		return -1;
-	if (cfg->forwarded && !upstream_ruled(r, "Forwarded")) {
-		/* RFC 7239: an IPv6 node is bracketed and quoted; quote the host always. */
-		snprintf(node, sizeof(node), strchr(peer, ':') != NULL ?
-		    "for=\"[%s]\";proto=%s" : "for=%s;proto=%s", peer, req->scheme);
-		if (req->host != NULL && strpbrk(req->host, "\"\\") == NULL) {
-			size_t len = strlen(node);
-			snprintf(node + len, sizeof(node) - len, ";host=\"%s\"", req->host);
-		}
-		if (upstream_collect(fw->forwarded, sizeof(fw->forwarded), node) < 0 ||
-		    fields_add(list, "Forwarded", ": ", fw->forwarded) < 0)
-			return -1;
-	}
-	if (cfg->via && !upstream_ruled(r, "Via")) {
-		if (upstream_collect(fw->via, sizeof(fw->via),
-		    req->version >= 11 ? "1.1 gfproxy" : "1.0 gfproxy") < 0 ||
-		    fields_add(list, "Via", ": ", fw->via) < 0)
-			return -1;
-	}
-	return 0;
+	/* Most names start with neither letter: no comparison for them. */
+	if ((name[0] | 0x20) == 'a')
+		f->accept |= strcasecmp(name, "Accept") == 0;
+	else if ((name[0] | 0x20) == 'e')
+		f->expect |= strcasecmp(name, "Expect") == 0;
+	/* libcurl reads "Name:" as "remove Name"; "Name;" sends it empty. */
+	return fields_add(f, name, *value != '\0' ? ": " : ";", value);
 }
 
 /*
  * The fields for the upstream, as a list for CURLOPT_HTTPHEADER that stays
  * valid until the next call; NULL if they do not fit.
  */
-struct curl_slist *
+static struct curl_slist *
 upstream_request_fields(const struct config *cfg, const struct route *r,
-    const struct http_request *req, const char *peer, bool *ret_trailers)
+    const struct http_request *req, const char *peer)
 {
-	/* Large buffers: static, as one process serves one client. */
-	static struct forwarding forwarding;
+	/* Large: static, as one process serves one client. */
 	static struct fields fields;
-	struct forwarding *fw = &forwarding;
-	struct fields *list = &fields;
-	const struct http_header *hd;
-	bool trusted = config_trusted(cfg, peer), accept = false, expect = false;
-	bool trailers = false;
-	size_t i;
+	struct fields *f = &fields;
 
-	list->n = list->used = 0;
-	fw->xff[0] = fw->forwarded[0] = fw->via[0] = '\0';
-	fw->xf_host = fw->xf_proto = false;
-	for (i = 0; i < req->nheaders; i++) {
-		hd = &req->headers[i];
-		if (http_name_eq(hd->name, hd->name_len, "TE") &&
-		    http_list_has(hd->value, hd->value_len, "trailers", 8))
-			trailers = true;
-		if (upstream_skip_request_field(r, req, hd, trusted))
-			continue;
-		if (http_name_eq(hd->name, hd->name_len, "X-Forwarded-For")) {
-			if (trusted && upstream_collect(fw->xff, sizeof(fw->xff), hd->value) < 0)
-				goto fail;
-			continue;
-		}
-		if (http_name_eq(hd->name, hd->name_len, "Forwarded")) {
-			if (trusted && upstream_collect(fw->forwarded, sizeof(fw->forwarded),
-			    hd->value) < 0)
-				goto fail;
-			if (trusted && !cfg->forwarded)
-				goto pass;
-			continue;
-		}
-		if (http_name_eq(hd->name, hd->name_len, "X-Forwarded-Host") ||
-		    http_name_eq(hd->name, hd->name_len, "X-Forwarded-Proto")) {
-			if (!trusted)
-				continue;
-			if (hd->name_len == strlen("X-Forwarded-Host"))
-				fw->xf_host = true;
-			else
-				fw->xf_proto = true;
-			goto pass;
-		}
-		if (cfg->via && http_name_eq(hd->name, hd->name_len, "Via")) {
-			if (upstream_collect(fw->via, sizeof(fw->via), hd->value) < 0)
-				goto fail;
-			continue;
-		}
-pass:
-		accept |= http_name_eq(hd->name, hd->name_len, "Accept");
-		expect |= http_name_eq(hd->name, hd->name_len, "Expect");
-		/* libcurl reads "Name:" as "remove Name"; "Name;" sends it empty. */
-		if (fields_add(list, hd->name, hd->value_len > 0 ? ": " : ";", hd->value) < 0)
-			goto fail;
-	}
-	if (upstream_forwarding_fields(list, cfg, r, req, peer, fw) < 0)
-		goto fail;
-	for (i = 0; i < r->nrequest_rules; i++) {
-		if (r->request_rules[i].op == HEADER_REMOVE)
-			continue;
-		if (fields_add(list, r->request_rules[i].name,
-		    *r->request_rules[i].value != '\0' ? ": " : ";", r->request_rules[i].value) < 0)
-			goto fail;
-		accept |= strcasecmp(r->request_rules[i].name, "Accept") == 0;
-	}
-	/* TE is hop-by-hop, but we relay trailers, so we may ask for them too. */
-	if (trailers && fields_add(list, "TE", ": ", "trailers") < 0)
-		goto fail;
+	f->n = f->used = 0;
+	f->accept = f->expect = false;
+	if (rewrite_request_fields(cfg, r, req, peer, upstream_emit, f) < 0)
+		return NULL;
 	/* Keep libcurl from adding what the client did not send. */
-	if ((!accept && fields_add(list, "Accept", ":", "") < 0) ||
-	    (!expect && fields_add(list, "Expect", ":", "") < 0))
-		goto fail;
-	*ret_trailers = trailers;
-	return &list->node[0];
-fail:
-	return NULL;
+	if ((!f->accept && fields_add(f, "Accept", ":", "") < 0) ||
+	    (!f->expect && fields_add(f, "Expect", ":", "") < 0))
+		return NULL;
+	return &f->node[0];
 }
 
 /* The request body, pulled from the client as libcurl wants it. */
@@ -668,7 +420,7 @@ upstream_read_cb(char *buf, size_t size, size_t nmemb, void *userdata)
 	}
 	if (n < 0) {
 		t->res->client_fault = true;
-		transfer_fail(t, t->h->status, t->h->why);
+		reply_fail(&t->up->reply, t->h->status, t->h->why);
 		return CURL_READFUNC_ABORT;
 	}
 	t->body_since = 0;
@@ -696,7 +448,7 @@ upstream_stage_body(struct transfer *t)
 		n = http_read_body(h, t->staged + t->staged_len, sizeof(t->staged) - t->staged_len);
 		if (n < 0) {
 			t->res->client_fault = true;
-			return transfer_fail(t, h->status, h->why);
+			return reply_fail(&t->up->reply, h->status, h->why);
 		}
 		t->staged_len += (size_t)n;
 		t->res->bytes_received += (uint64_t)n;
@@ -709,15 +461,21 @@ static int
 upstream_trailer_cb(struct curl_slist **list, void *userdata)
 {
 	struct transfer *t = userdata;
+	char line[HTTP_MAX_HEADER_BYTES + 256];
 	const struct http_header *hd;
-	size_t i;
+	struct curl_slist *l;
+	size_t i, len;
 
 	for (i = 0; i < t->req->ntrailers; i++) {
 		hd = &t->req->trailers[i];
 		if (http_trailer_forbidden(hd->name, hd->name_len))
 			continue;
-		if (upstream_add(list, hd->name, hd->value_len > 0 ? ": " : ";", hd->value) < 0)
+		/* libcurl's spelling, as in upstream_emit(). */
+		len = 0;
+		if (http_cat(line, sizeof(line), &len, hd->name, hd->value_len > 0 ? ": " : ";",
+		    hd->value, NULL) < 0 || (l = curl_slist_append(*list, line)) == NULL)
 			return CURL_TRAILERFUNC_ABORT;
+		*list = l;
 	}
 	return CURL_TRAILERFUNC_OK;
 }
@@ -740,381 +498,81 @@ upstream_seek_cb(void *userdata, curl_off_t offset, int origin)
 	return CURL_SEEKFUNC_CANTSEEK;
 }
 
-static bool
-upstream_field_is(const char *line, const char *name)
-{
-	size_t len = strlen(name);
-
-	return strncasecmp(line, name, len) == 0 && line[len] == ':';
-}
-
-/* Is this response field one the client must not see? */
-static bool
-upstream_skip_response_field(struct transfer *t, const char *line)
-{
-	size_t i, nlen = strcspn(line, ":");
-	const char *v;
-
-	if (http_is_hop_by_hop(line, nlen) ||
-	    upstream_rule_replaces(t->route->response_rules, t->route->nresponse_rules, line, nlen))
-		return true;
-	/* RFC 9110 8.6: a 1xx or 204 has no Content-Length. */
-	if ((t->status < 200 || t->status == 204) && http_name_eq(line, nlen, "Content-Length"))
-		return true;
-	/* The upstream's Connection list cannot take away the body's length. */
-	if (http_connection_protected(line, nlen))
-		return false;
-	for (i = 0; i < t->nfields; i++) {
-		v = t->head + t->field_off[i];
-		if (upstream_field_is(v, "Connection")) {
-			v += sizeof("Connection");
-			if (http_list_has(v, strlen(v), line, nlen))
-				return true;
-		}
-	}
-	return false;
-}
-
 /*
- * A write to the client failed: it is gone, and so is keep-alive. If the
- * write held the final head, the client never had an answer: 499, not a
- * truncated response.
+ * The final head is made: for the client (reply.c), held or not. A 417 to
+ * the Expect: 100-continue we forwarded, before any of the body: libcurl
+ * then drops this answer's body and sends the request again without
+ * waiting, which upstream_prereq_cb turns into our own 417. If it does not
+ * (the upstream closes), the body comes and the head goes with it. Until
+ * then the head is held.
+ *
+ * Otherwise the final head is held until the first body bytes, so a small
+ * response leaves in one write and one segment; the progress callback
+ * flushes it once libcurl has handled what it read, so a head whose body
+ * comes later is not kept waiting. Not while the request body is still
+ * coming: libcurl would read it before calling back, and a client may wait
+ * for the head (an early 401 or 413) before sending more.
  */
 static int
-upstream_client_lost(struct transfer *t, bool with_head)
+upstream_relay_head(struct transfer *t)
 {
-	if (with_head)
-		t->head_sent = false;
-	t->res->keep_alive = false;
-	return transfer_fail(t, 499, conn_lost_why(t->h->conn));
-}
+	struct response *resp = &t->up->resp;
+	bool refused = resp->status == 417 && t->req->expect_continue && t->body_handed == 0;
 
-/*
- * Write the response head for the client: the upstream's fields in order,
- * less hop-by-hop ones, with framing of our own where the upstream's cannot
- * pass through.
- */
-static int
-upstream_send_head(struct transfer *t)
-{
-	char *out = t->head_out;
-	const size_t cap = t->out_size;
-	const struct http_request *req = t->req;
-	size_t i, len = 0;
-	bool has_length = false, has_te = false, interim = t->status < 200;
-	bool closes = false, keeps = false;
-	const char *line, *v;
-	char code[4];
-	long long length = -1;
-
-	for (i = 0; i < t->nfields; i++) {
-		line = t->head + t->field_off[i];
-		if (upstream_field_is(line, "Content-Length")) {
-			/* One plain decimal, or the framing is ambiguous. */
-			v = line + sizeof("Content-Length");
-			v += strspn(v, " \t");
-			if (has_length || strspn(v, "0123456789") == 0 ||
-			    v[strspn(v, "0123456789") + strspn(v + strspn(v, "0123456789"), " \t")] != '\0')
-				return transfer_fail(t, 502, "invalid Content-Length from upstream");
-			/* Beyond 63 bits libcurl ignores it and reads to the close. */
-			errno = 0;
-			length = strtoll(v, NULL, 10);
-			if (errno == ERANGE)
-				return transfer_fail(t, 502, "invalid Content-Length from upstream");
-			has_length = true;
-		} else if (upstream_field_is(line, "Transfer-Encoding")) {
-			/*
-			 * Only chunked, once, as from a client: libcurl decodes
-			 * nothing else, and a coding after chunked would make the
-			 * body end at the close (RFC 9112 6.3), so the client
-			 * would get bytes framed other than they were sent.
-			 */
-			v = line + sizeof("Transfer-Encoding");
-			v += strspn(v, " \t");
-			if (has_te || strncasecmp(v, "chunked", 7) != 0 ||
-			    v[7 + strspn(v + 7, " \t")] != '\0')
-				return transfer_fail(t, 502, "Transfer-Encoding other than chunked from upstream");
-			has_te = true;
-		} else if (upstream_field_is(line, "Connection")) {
-			v = line + sizeof("Connection");
-			closes |= http_list_has(v, strlen(v), "close", 5);
-			keeps |= http_list_has(v, strlen(v), "keep-alive", 10);
-		}
-	}
-	if (has_length && has_te)
-		return transfer_fail(t, 502, "upstream sent both Content-Length and Transfer-Encoding");
-
-	if (!interim) {
-		t->no_body = http_body_forbidden(req->method, t->status);
-		t->resp_left = t->no_body ? 0 : has_length ? length : -1;
-		/*
-		 * RFC 9112 6.1: Transfer-Encoding in an HTTP/1.0 message is
-		 * faulty framing; the connection closes after it, whatever it
-		 * says about keep-alive.
-		 */
-		t->resp_faulty = t->resp_http10 && has_te;
-		t->resp_closes = closes || (t->resp_http10 && !keeps) || t->resp_faulty;
-		/* A body we did not read keeps us from reading the next request. */
-		if (!t->h->body_done || t->h->closing)
-			t->res->keep_alive = false;
-		if (!t->no_body && !has_length) {
-			if (req->version >= 11)
-				t->chunked_out = true;
-			else
-				t->res->keep_alive = false;  /* HTTP/1.0: the close ends it */
-		}
-	}
-
-	/* The status was checked to be three digits. */
-	code[0] = (char)('0' + t->status / 100);
-	code[1] = (char)('0' + t->status / 10 % 10);
-	code[2] = (char)('0' + t->status % 10);
-	code[3] = '\0';
-	if (http_cat(out, cap, &len, "HTTP/1.1 ", code, " ", t->reason, "\r\n", NULL) < 0)
-		return transfer_fail(t, 502, "upstream response head too large");
-	for (i = 0; i < t->nfields; i++) {
-		line = t->head + t->field_off[i];
-		if (upstream_skip_response_field(t, line))
-			continue;
-		if (http_cat(out, cap, &len, line, "\r\n", NULL) < 0)
-			return transfer_fail(t, 502, "upstream response head too large");
-	}
-	for (i = 0; !interim && i < t->route->nresponse_rules; i++) {
-		const struct header_rule *rule = &t->route->response_rules[i];
-		if (rule->op != HEADER_REMOVE &&
-		    http_cat(out, cap, &len, rule->name, ": ", rule->value, "\r\n", NULL) < 0)
-			return transfer_fail(t, 502, "upstream response head too large");
-	}
-	if (!interim && ((t->chunked_out &&
-	    http_cat(out, cap, &len, "Transfer-Encoding: chunked\r\n", NULL) < 0) ||
-	    (!t->res->keep_alive && http_cat(out, cap, &len, "Connection: close\r\n", NULL) < 0) ||
-	    (t->res->keep_alive && req->version < 11 &&
-	     http_cat(out, cap, &len, "Connection: keep-alive\r\n", NULL) < 0)))
-		return transfer_fail(t, 502, "upstream response head too large");
-	if (http_cat(out, cap, &len, "\r\n", NULL) < 0)
-		return transfer_fail(t, 502, "upstream response head too large");
-
-	if (!interim) {
-		t->head_sent = true;
-		t->res->status = t->status;
-		/* libcurl may still ask for the body, its wait for a 100 over. */
-		http_answer_begun(t->h);
-	}
-	/*
-	 * A 417 to the Expect: 100-continue we forwarded, before any of the
-	 * body: libcurl then drops this answer's body and sends the request
-	 * again without waiting, which upstream_prereq_cb turns into our own
-	 * 417. If it does not (the upstream closes), the body comes and the
-	 * head goes with it. Until then the head is held.
-	 */
-	if (t->status == 417 && req->expect_continue && t->body_handed == 0) {
+	if (reply_head(&t->up->reply, resp, refused || t->h->body_done) < 0)
+		return -1;
+	if (resp->status < 200)
+		return 0;
+	/* Chunked from an HTTP/1.0 upstream: its connection ends after this. */
+	t->resp_faulty = resp->http10 && resp->chunked;
+	if (refused) {
 		t->expect_refused = true;
 		/* libcurl expects no 100 on this handle again: do not reuse it. */
 		t->up->stale = true;
-		t->held = len;
-		return 0;
 	}
-	/*
-	 * The final head is held until the first body bytes, so a small
-	 * response leaves in one write and one segment; the progress callback
-	 * flushes it once libcurl has handled what it read, so a head whose
-	 * body comes later is not kept waiting. Not while the request body is
-	 * still coming: libcurl would read it before calling back, and a client
-	 * may wait for the head (an early 401 or 413) before sending more.
-	 */
-	if (!interim && t->h->body_done) {
-		t->held = len;
-		return 0;
-	}
-	if (conn_write(t->h->conn, out, len) < 0)
-		return upstream_client_lost(t, !interim);
-	return 0;
-}
-
-/* Write the held head, if any, before whatever follows it. */
-static int
-upstream_flush_head(struct transfer *t)
-{
-	size_t len = t->held;
-
-	if (len == 0)
-		return 0;
-	t->held = 0;
-	if (conn_write(t->h->conn, t->head_out, len) < 0)
-		return upstream_client_lost(t, true);
-	return 0;
-}
-
-/* "HTTP/1.1 200 OK": keep the code, and the reason if it is clean text. */
-static int
-upstream_status_line(struct transfer *t, const char *line, size_t len)
-{
-	struct http_status_line sl;
-	const char *why, *p;
-
-	if (http_check_status_line(line, len, &sl, &why) < 0)
-		return transfer_fail(t, 502, why);
-	t->status = sl.status;
-	t->resp_http10 = sl.http10;
-	p = sl.reason;
-	len = sl.reason_len;
-	if (p == NULL || len == 0 || len >= sizeof(t->reason)) {
-		p = http_reason(t->status);
-		len = strnlen(p, sizeof(t->reason) - 1);
-	}
-	memcpy(t->reason, p, len);
-	t->reason[len] = '\0';
-	t->head_len = t->nfields = 0;
 	return 0;
 }
 
 /*
  * Called once per header line, not NUL-terminated, for every response
- * including interim ones, and for trailers after the body.
+ * including interim ones, and for trailers after the body: each line goes
+ * to the response model, which checks it.
  */
 static size_t
 upstream_header_cb(char *buf, size_t size, size_t nmemb, void *userdata)
 {
 	struct transfer *t = userdata;
-	size_t len = size * nmemb, n, name_len;
+	struct response *resp = &t->up->resp;
+	size_t len = size * nmemb;
 	const char *why;
+	int r;
 
-	/* RFC 9112 2.2: CRLF ends each line, as the client's must. */
-	if (len < 2 || buf[len - 2] != '\r' || buf[len - 1] != '\n')
-		return transfer_fail(t, 502, "upstream header line not ended by CRLF"), 0;
-	n = len - 2;
-
-	if (t->in_trailers && n == 0)
-		return len;     /* the end of the trailer section */
-	if (!t->in_trailers && n >= 5 && strncmp(buf, "HTTP/", 5) == 0 && t->head_len == 0) {
-		if (upstream_status_line(t, buf, n) < 0)
+	if ((r = response_line(resp, buf, len, &why)) < 0)
+		return reply_fail(&t->up->reply, 502, why), 0;
+	if (r == 0 || resp->phase == RESPONSE_TRAILERS)
+		return len;
+	/* The end of a head. */
+	if (resp->status == 100) {
+		if (http_send_continue(t->h) < 0)
+			return reply_fail(&t->up->reply, 499, conn_lost_why(t->h->conn)), 0;
+	} else if (resp->status == 101) {
+		return reply_fail(&t->up->reply, 502, "unexpected 101 from upstream"), 0;
+	} else if (resp->status >= 200 || t->req->version >= 11) {
+		if (upstream_relay_head(t) < 0)
 			return 0;
-		return len;
 	}
-	if (t->status == 0 && !t->in_trailers)
-		return transfer_fail(t, 502, "invalid status line from upstream"), 0;
-
-	if (n == 0) {
-		/* End of a head. */
-		if (t->status == 100) {
-			if (http_send_continue(t->h) < 0)
-				return transfer_fail(t, 499, conn_lost_why(t->h->conn)), 0;
-		} else if (t->status == 101) {
-			return transfer_fail(t, 502, "unexpected 101 from upstream"), 0;
-		} else if (t->status >= 200 || t->req->version >= 11) {
-			if (upstream_send_head(t) < 0)
-				return 0;
-			if (t->status >= 200)
-				t->in_trailers = true;
-		}
-		t->head_len = t->nfields = 0;
-		if (t->status < 200)
-			t->status = 0;
-		return len;
-	}
-
-	/* A field line: no folding, no control bytes, a token for a name. */
-	if (http_check_response_field(buf, n, &name_len, &why) < 0)
-		return transfer_fail(t, 502, why), 0;
-	/*
-	 * Held to the route's limits, counting the bytes as sent: each field
-	 * is kept with a NUL for its CRLF, head_len + nfields bytes so far.
-	 */
-	if (t->nfields == t->route->max_response_fields || t->nfields == t->max_fields)
-		return transfer_fail_limit(t, true), 0;
-	if (t->head_len + t->nfields + n + 2 > t->route->max_response_head ||
-	    n + 1 > t->head_size - t->head_len)
-		return transfer_fail_limit(t, false), 0;
-	t->field_off[t->nfields++] = t->head_len;
-	memcpy(t->head + t->head_len, buf, n);
-	t->head_len += n;
-	t->head[t->head_len++] = '\0';
+	response_next(resp);
 	return len;
 }
 
-/*
- * The last chunk, with the upstream's trailers if the client asked for them,
- * after the head if it is still held (an empty body).
- */
-static int
-upstream_send_last_chunk(struct transfer *t)
-{
-	char out[UPSTREAM_TRAILERS_SIZE];
-	const char *line;
-	size_t i, len = 0;
-	struct iovec iov[2];
-
-	if (http_cat(out, sizeof(out), &len, "0\r\n", NULL) < 0)
-		return -1;
-	for (i = 0; t->want_trailers && i < t->nfields; i++) {
-		line = t->head + t->field_off[i];
-		if (http_trailer_forbidden(line, strcspn(line, ":")))
-			continue;
-		if (http_cat(out, sizeof(out), &len, line, "\r\n", NULL) < 0)
-			break;  /* what does not fit is dropped, the body is complete */
-	}
-	if (len + 2 > sizeof(out))
-		len = 3;
-	memcpy(out + len, "\r\n", 2);
-	iov[0] = (struct iovec){ t->head_out, t->held };
-	iov[1] = (struct iovec){ out, len + 2 };
-	if (conn_writev(t->h->conn, iov, 2) < 0) {
-		if (t->held > 0)
-			t->head_sent = false;   /* the client never had an answer */
-		t->held = 0;
-		return -1;
-	}
-	t->held = 0;
-	return 0;
-}
-
-/* "1f40\r\n": the size line of a chunk of len bytes, in buf. */
-static struct iovec
-upstream_chunk_line(char buf[static 24], size_t len)
-{
-	static const char hex[] = "0123456789abcdef";
-	char *p = buf + 24;
-
-	*--p = '\n';
-	*--p = '\r';
-	do
-		*--p = hex[len & 0xf];
-	while ((len >>= 4) != 0);
-	return (struct iovec){ p, (size_t)(buf + 24 - p) };
-}
-
-/*
- * Response body: straight to the client, after the head if it is still
- * held, in a chunk of its own if we frame.
- */
+/* Response body: to the client, as reply.c frames it. */
 static size_t
 upstream_write_cb(char *buf, size_t size, size_t nmemb, void *userdata)
 {
 	struct transfer *t = userdata;
 	size_t len = size * nmemb;
-	char chunk[24];
-	struct iovec iov[4];
-	bool with_head;
-	int n = 0;
 
-	if (!t->head_sent)
-		return transfer_fail(t, 502, "upstream body before its head"), 0;
-	if (t->no_body || len == 0)
-		return len;
-	with_head = t->held > 0;
-	iov[n++] = (struct iovec){ t->head_out, t->held };
-	if (t->chunked_out)
-		iov[n++] = upstream_chunk_line(chunk, len);
-	iov[n++] = (struct iovec){ buf, len };
-	if (t->chunked_out)
-		iov[n++] = (struct iovec){ (char *)"\r\n", 2 };
-	t->held = 0;
-	if (conn_writev(t->h->conn, iov, n) < 0)
-		return upstream_client_lost(t, with_head), 0;
-	t->res->bytes_sent += len;
-	if (t->resp_left > 0)
-		t->resp_left -= (int64_t)len < t->resp_left ? (int64_t)len : t->resp_left;
-	return len;
+	return reply_body(&t->up->reply, buf, len) < 0 ? 0 : len;
 }
 
 /*
@@ -1151,7 +609,8 @@ upstream_progress_cb(void *userdata, curl_off_t dltotal, curl_off_t dlnow,
 	int64_t now = conn_now_usec();
 
 	/* libcurl is done with what it read: a head still held goes now. */
-	if (!t->expect_refused && upstream_flush_head(t) < 0)
+	if (!t->expect_refused && t->up->reply.state == REPLY_HELD &&
+	    reply_flush(&t->up->reply) < 0)
 		return 1;
 	/*
 	 * A client that left is noticed in every phase: a write to it would fail
@@ -1160,7 +619,7 @@ upstream_progress_cb(void *userdata, curl_off_t dltotal, curl_off_t dlnow,
 	if (now - t->last_liveness >= UPSTREAM_LIVENESS_INTERVAL_MS * 1000LL) {
 		t->last_liveness = now;
 		if (upstream_client_gone(t)) {
-			transfer_fail(t, 499, "client went away");
+			reply_fail(&t->up->reply, 499, "client went away");
 			return 1;
 		}
 	}
@@ -1173,7 +632,8 @@ upstream_progress_cb(void *userdata, curl_off_t dltotal, curl_off_t dlnow,
 	}
 	if (now - t->last_progress < (int64_t)t->route->timeout_ms * 1000)
 		return 0;
-	transfer_fail(t, 504, t->head_sent ? "upstream stalled mid-response" :
+	reply_fail(&t->up->reply, 504, t->up->reply.state != REPLY_NONE ?
+	    "upstream stalled mid-response" :
 	    "no response from upstream in time");
 	return 1;
 }
@@ -1232,16 +692,16 @@ upstream_prereq_cb(void *userdata, char *conn_primary_ip, char *conn_local_ip,
 
 	if (t->expect_refused) {
 		/* The upstream's 417 lost its body: the client gets ours. */
-		t->held = 0;
-		t->head_sent = false;
-		transfer_fail(t, 417, "upstream refused Expect: 100-continue");
+		reply_retract(&t->up->reply);
+		reply_fail(&t->up->reply, 417, "upstream refused Expect: 100-continue");
 		return CURL_PREREQFUNC_ABORT;
 	}
 	if (++t->sends > 1) {
 		/* A resend: libcurl counts them for the life of the handle. */
 		t->up->stale = true;
 		if (!upstream_idempotent(t->req) || t->req->has_body) {
-			transfer_fail(t, 502, "upstream closed a reused connection; not resending");
+			reply_fail(&t->up->reply, 502,
+			    "upstream closed a reused connection; not resending");
 			return CURL_PREREQFUNC_ABORT;
 		}
 	}
@@ -1296,7 +756,7 @@ upstream_may_fail_over(struct transfer *t, CURLcode rc)
 {
 	long sent = 0;
 
-	if (t->head_sent || t->failed)
+	if (t->up->reply.state != REPLY_NONE || t->up->reply.fail_status != 0)
 		return false;
 	curl_easy_getinfo(t->up->curl, CURLINFO_REQUEST_SIZE, &sent);
 	if (sent == 0)
@@ -1313,15 +773,15 @@ upstream_why(struct upstream *u, CURLcode rc)
 	long os_errno = 0;
 
 	curl_easy_getinfo(u->curl, CURLINFO_OS_ERRNO, &os_errno);
-	snprintf(u->why, sizeof(u->why), "%s%s%s%s",
+	snprintf(u->reply.res->why_text, sizeof(u->reply.res->why_text), "%s%s%s%s",
 	    u->errbuf[0] != '\0' ? u->errbuf : curl_easy_strerror(rc),
 	    os_errno != 0 ? " (" : "", os_errno != 0 ? strerror((int)os_errno) : "",
 	    os_errno != 0 ? ")" : "");
-	return u->why;
+	return u->reply.res->why_text;
 }
 
 /* Where upstream i of the route gets this request, for libcurl and the log. */
-int
+static int
 upstream_point(struct upstream *u, const struct route *r, size_t i, const char *target,
     char *ret_target, size_t size, const char **ret_why)
 {
@@ -1363,9 +823,7 @@ upstream_point(struct upstream *u, const struct route *r, size_t i, const char *
 static void
 transfer_rewind(struct transfer *t)
 {
-	t->status = 0;
-	t->head_len = t->nfields = 0;
-	t->in_trailers = false;
+	response_begin(&t->up->resp, t->route->max_response_fields, t->route->max_response_head);
 	t->staged_off = 0;
 	t->body_handed = 0;
 	t->sends = 0;
@@ -1375,7 +833,6 @@ transfer_rewind(struct transfer *t)
 	t->last_dl = t->last_ul = -1;
 	t->body_paused = false;
 	t->body_since = 0;
-	t->resp_left = -1;
 	t->expect_refused = false;
 	t->up->errbuf[0] = '\0';
 }
@@ -1383,14 +840,13 @@ transfer_rewind(struct transfer *t)
 /*
  * The final answer is out whole, and the client's body is not all read. Its
  * head may still be held only when it is a bodiless 417 to our Expect
- * (upstream_send_head()); upstream_forward() flushes it once the loop ends.
+ * (upstream_relay_head()); upstream_forward() flushes it once the loop ends.
  */
 static bool
 upstream_answered_early(const struct transfer *t)
 {
-	return t->head_sent && t->resp_left == 0 && !t->h->body_done;
+	return t->up->reply.state != REPLY_NONE && t->up->reply.left == 0 && !t->h->body_done;
 }
-
 /*
  * curl_easy_perform() with the client in the poll: libcurl runs the
  * transfer, and while the upload is paused for want of the client's body,
@@ -1421,7 +877,7 @@ upstream_perform(struct upstream *u, struct transfer *t)
 		 * (a 202 before it): libcurl sends it, or stops by itself on a
 		 * refusal.
 		 */
-		if (upstream_answered_early(t) && t->resp_closes)
+		if (upstream_answered_early(t) && u->resp.closes)
 			break;
 		wait_ms = UPSTREAM_POLL_MS;
 		if (t->body_paused) {
@@ -1457,19 +913,25 @@ upstream_perform(struct upstream *u, struct transfer *t)
 	 * upload: we stopped it, libcurl did, or sending to an upstream that
 	 * closed failed.
 	 */
-	if (upstream_answered_early(t) && !t->failed) {
+	if (upstream_answered_early(t) && u->reply.fail_status == 0) {
 		t->res->why = "upstream answered before the whole request body";
 		rc = CURLE_OK;
 	}
 	return rc;
 }
 
+/*
+ * Forward one request with libcurl, to the route's upstreams in turn as
+ * far as failover allows, and answer the client (reply.c) as the response
+ * comes. Whatever happens is in res for the log.
+ */
 void
 upstream_forward(struct upstream *u, struct http_server *h, const struct http_request *req,
-    const struct route *r, struct upstream_result *res)
+    const struct route *r, struct reply_result *res)
 {
 	static char target[ROUTE_MAX_TARGET];
 	struct transfer *t = u->t;
+	struct reply *rp = &u->reply;
 	struct curl_slist *fields;
 	CURL *curl;
 	const char *why;
@@ -1477,43 +939,38 @@ upstream_forward(struct upstream *u, struct http_server *h, const struct http_re
 	size_t i;
 	int status;
 
-	memset(res, 0, sizeof(*res));
-	res->keep_alive = req->keep_alive;
-	memset(t, 0, offsetof(struct transfer, field_off));
-	fields = upstream_request_fields(u->cfg, r, req, h->conn->peer_addr, &t->want_trailers);
-	curl = fields != NULL && upstream_check_kept(u, false) == 0 ?
-	    upstream_handle(u, req->chunked) : NULL;
-	if (curl == NULL) {
-		res->status = 500;
-		res->why = fields == NULL ? "request fields for the upstream too large" :
-		    "out of memory";
-		res->keep_alive = false;
-		http_error(h->conn, res->status, NULL);
-		return;
-	}
+	reply_begin(rp, h, req, r, config_trusted(u->cfg, h->conn->peer_addr), res);
+	memset(t, 0, offsetof(struct transfer, staged));
 	t->up = u;
 	t->h = h;
 	t->req = req;
 	t->res = res;
 	t->route = r;
+	if ((fields = upstream_request_fields(u->cfg, r, req, h->conn->peer_addr)) == NULL) {
+		reply_fail_quietly(rp, 500, "request fields for the upstream too large");
+		goto done;
+	}
+	if (upstream_check_kept(u, false) < 0 ||
+	    (curl = upstream_handle(u, req->chunked)) == NULL) {
+		reply_fail_quietly(rp, 500, "out of memory");
+		goto done;
+	}
 	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, fields);
 	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, r->connect_timeout_ms);
 	upstream_set_method(curl, req, t);
 
 	if (upstream_stage_body(t) < 0)
 		rc = CURLE_ABORTED_BY_CALLBACK;
-	for (i = 0; !t->failed && i < r->nupstreams; i++) {
+	for (i = 0; rp->fail_status == 0 && i < r->nupstreams; i++) {
 		if (i > 0 && !upstream_may_fail_over(t, rc))
 			break;
 		transfer_rewind(t);
 		if ((status = upstream_point(u, r, i, req->target, target, sizeof(target), &why)) != 0) {
 			res->client_fault = status < 500;
-			transfer_fail(t, status, why);
-			rc = CURLE_ABORTED_BY_CALLBACK;
+			reply_fail(rp, status, why);
 			break;
 		}
 		res->forwarded = true;
-		res->tries++;
 		rc = upstream_perform(u, t);
 		if (rc == CURLE_OK)
 			break;
@@ -1522,40 +979,92 @@ upstream_forward(struct upstream *u, struct http_server *h, const struct http_re
 	/* Whatever came after the response keeps its connection from the next request. */
 	if (rc == CURLE_OK && upstream_check_kept(u, t->resp_faulty) < 0)
 		res->keep_alive = false;
-	/* libcurl saw the end, the length we relayed says otherwise: a cut. */
-	if (rc == CURLE_OK && t->head_sent && t->resp_left > 0)
-		rc = CURLE_PARTIAL_FILE;
-	if (rc == CURLE_OK && t->head_sent) {
-		if ((t->chunked_out ? upstream_send_last_chunk(t) : upstream_flush_head(t)) < 0) {
-			res->why = conn_lost_why(t->h->conn);
-			res->keep_alive = false;
-			if (!t->head_sent)
-				res->status = 499;  /* not even the head reached it */
+	if (rc == CURLE_OK && rp->state != REPLY_NONE)
+		(void)reply_end(rp, &u->resp);
+	else if (rp->fail_status == 0)
+		/* libcurl's own messages stay in the journal; ours may go to the client. */
+		reply_fail_quietly(rp, rp->state != REPLY_NONE ? 502 : upstream_error_status(rc),
+		    upstream_why(u, rc));
+done:
+	reply_finish(rp);
+}
+
+/*
+ * For a tunnel (tunnel.c): a connection to the first of the route's
+ * upstreams that takes one, made by libcurl (its timeouts, and TLS when the
+ * upstream has it) and then ours: the handle only connects, and is not
+ * used to forward again. Nothing has been sent, so each upstream may be
+ * tried. Returns 0, or -1 with the failure recorded in the reply.
+ */
+int
+upstream_connect(struct upstream *u, const struct route *r, const struct http_request *req,
+    char *ret_target, size_t size)
+{
+	struct reply *rp = &u->reply;
+	const char *why;
+	CURLcode rc = CURLE_OK;
+	size_t i;
+	int status;
+
+	/* libcurl may pick a kept connection for it: the same check first. */
+	if (upstream_check_kept(u, false) < 0 || upstream_fresh_handle(u) < 0)
+		return reply_fail_quietly(rp, 500, "out of memory");
+	u->stale = true;
+	curl_easy_setopt(u->curl, CURLOPT_CONNECT_ONLY, 1L);
+	curl_easy_setopt(u->curl, CURLOPT_CONNECTTIMEOUT_MS, r->connect_timeout_ms);
+	for (i = 0; i < r->nupstreams; i++) {
+		if ((status = upstream_point(u, r, i, req->target, ret_target, size, &why)) != 0) {
+			rp->res->client_fault = status < 500;
+			return reply_fail(rp, status, why);
 		}
-	} else if (t->head_sent) {
-		/*
-		 * The head is out, so the only honest signal left is to close
-		 * without the final chunk or the promised length.
-		 */
-		if (t->held > 0)
-			(void)conn_write(h->conn, t->head_out, t->held);
-		res->truncated = true;
-		res->keep_alive = false;
-		if (!t->failed)
-			res->why = u->errbuf[0] != '\0' ? u->errbuf : curl_easy_strerror(rc);
-	} else {
-		res->keep_alive = false;
-		if (t->failed)
-			res->status = t->fail_status;
-		else {
-			res->status = upstream_error_status(rc);
-			res->why = upstream_why(u, rc);
-		}
-		/*
-		 * 499: the client is gone, there is nobody to answer. libcurl's
-		 * own messages stay in the journal; ours may go to the client.
-		 */
-		if (res->status != 499)
-			http_error(h->conn, res->status, t->failed ? res->why : NULL);
+		rp->res->forwarded = true;
+		u->errbuf[0] = '\0';
+		rc = curl_easy_perform(u->curl);
+		if (rc == CURLE_OK && curl_easy_getinfo(u->curl, CURLINFO_ACTIVESOCKET,
+		    &u->tunnel_fd) == CURLE_OK && u->tunnel_fd != CURL_SOCKET_BAD)
+			return 0;
 	}
+	return reply_fail_quietly(rp, upstream_error_status(rc), upstream_why(u, rc));
+}
+
+/* Send all of data on the tunnel's connection, by the deadline. */
+int
+upstream_send(struct upstream *u, const char *data, size_t len, int64_t deadline)
+{
+	struct pollfd pfd = { .fd = u->tunnel_fd, .events = POLLOUT };
+	size_t sent;
+	CURLcode rc;
+
+	while (len > 0) {
+		rc = curl_easy_send(u->curl, data, len, &sent);
+		if (rc == CURLE_AGAIN) {
+			if (conn_now_usec() >= deadline ||
+			    poll(&pfd, 1, (int)((deadline - conn_now_usec()) / 1000) + 1) < 0)
+				return -1;
+			continue;
+		}
+		if (rc != CURLE_OK)
+			return -1;
+		data += sent;
+		len -= sent;
+	}
+	return 0;
+}
+
+/*
+ * Read from the tunnel's connection: the byte count, 0 at its end, -1 on
+ * an error, UPSTREAM_RECV_LATER when nothing has come yet.
+ */
+ssize_t
+upstream_recv(struct upstream *u, char *buf, size_t size)
+{
+	size_t n;
+	CURLcode rc;
+
+	rc = curl_easy_recv(u->curl, buf, size, &n);
+	if (rc == CURLE_AGAIN)
+		return UPSTREAM_RECV_LATER;
+	if (rc != CURLE_OK)
+		return -1;
+	return (ssize_t)n;
 }

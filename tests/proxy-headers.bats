@@ -17,7 +17,8 @@ echo_headers() {
 	assert_output "Host: only.example
 X-Forwarded-For: 127.0.0.1
 X-Forwarded-Host: only.example
-X-Forwarded-Proto: http"
+X-Forwarded-Proto: http
+X-Forwarded-Prefix: /proxy"
 }
 
 @test "headers: a POST gets no Expect, User-Agent or Accept from libcurl" {
@@ -32,6 +33,7 @@ X-Forwarded-Proto: http"
 header: Host: 127.0.0.1
 header: X-Forwarded-For: 127.0.0.1
 header: X-Forwarded-Host: 127.0.0.1
+header: X-Forwarded-Prefix: /proxy
 header: X-Forwarded-Proto: http"
 }
 
@@ -49,7 +51,8 @@ Cookie: c=1
 Empty: 
 X-Forwarded-For: 127.0.0.1
 X-Forwarded-Host: h
-X-Forwarded-Proto: http"
+X-Forwarded-Proto: http
+X-Forwarded-Prefix: /proxy"
 }
 
 @test "headers: Host passes through as the client sent it" {
@@ -179,10 +182,11 @@ X-Forwarded-Proto: http"
 	run gf_curl -i "$PURL/proxy/x"
 	assert_success
 	run grep -av '^Date:' <<<"${output//$'\r'/}"
+	# (Path=/ is the upstream's whole site: under the prefix, /proxy.)
 	assert_output "HTTP/1.1 200 OK
-Set-Cookie: a=1; Path=/
+Set-Cookie: a=1; Path=/proxy
 X-Order: first
-Set-Cookie: b=2; Path=/
+Set-Cookie: b=2; Path=/proxy
 X-Order: second
 Content-Type: text/plain
 Content-Length: 6

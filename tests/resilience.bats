@@ -463,7 +463,7 @@ start_isolated_proxy() {
 		    out += d
 		print(out.split(b"\r\n")[0].decode(), out.count(b"header: X-F"))
 	EOF
-	assert_output "HTTP/1.1 200 OK 98"  # 95 + X-Forwarded-For, -Host, -Proto
+	assert_output "HTTP/1.1 200 OK 99"  # 95 + X-Forwarded-For, -Host, -Proto, -Prefix
 	# 4 MiB of fields, then 100,000 tiny ones: 431 as soon as a limit is passed.
 	for spec in "64 65536" "100000 1"; do
 		run "$GF_PY" - "$PROXY_PORT" $spec <<-'EOF'

@@ -263,7 +263,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static char out[FUZZ_MAX_OUTPUT];
 	struct fuzz_upstream up;
 	struct upstream u;
-	struct upstream_result res;
+	struct reply_result res;
 	pthread_t thread;
 	char request[512];
 	size_t len = 0, i;
