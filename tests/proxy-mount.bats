@@ -53,7 +53,8 @@ follow() {
 	local src=$BATS_TEST_DIRNAME/../src llhttp=${LLHTTP_SRC:-/usr/share/llhttp}
 	cc -std=c11 -D_GNU_SOURCE -I"$src" -I"${LLHTTP_INC:-/usr/share/include/llhttp}" \
 		-o "$GF_TMP/mount" "$BATS_TEST_DIRNAME/unit/mount.c" "$src/mount.c" "$src/config.c" \
-		"$src/http.c" "$src/conn.c" "$llhttp/llhttp.c" "$llhttp/api.c" "$llhttp/http.c" \
+		"$src/http.c" "$src/conn.c" -DGFPROXY_NO_TLS "$src/tls.c" \
+		"$llhttp/llhttp.c" "$llhttp/api.c" "$llhttp/http.c" \
 		$(pkg-config --cflags --libs inih libsystemd) 2>"$GF_TMP/cc.err" ||
 		fail "$(cat "$GF_TMP/cc.err")"
 	run "$GF_TMP/mount"
