@@ -584,15 +584,27 @@ upstream_write_cb(char *buf, size_t size, size_t nmemb, void *userdata)
 static bool
 upstream_client_gone(const struct transfer *t)
 {
-	struct pollfd pfd = { .fd = t->h->conn->fd, .events = POLLRDHUP };
+	struct conn *c = t->h->conn;
+	struct pollfd pfd = { .fd = c->fd, .events = POLLRDHUP };
 	char byte;
+	ssize_t n;
 
-	if (!t->h->body_done || conn_pending(t->h->conn) > 0 || poll(&pfd, 1, 0) <= 0)
+	if (!t->h->body_done || conn_pending(c) > 0 || poll(&pfd, 1, 0) <= 0)
 		return false;
 	if (pfd.revents & (POLLHUP | POLLERR))
 		return true;
 	/* Shut for writing: gone, unless pipelined bytes are still to be read. */
-	return (pfd.revents & POLLRDHUP) && recv(t->h->conn->fd, &byte, 1, MSG_PEEK) == 0;
+	if (!(pfd.revents & POLLRDHUP))
+		return false;
+	if (c->tls == NULL)
+		return recv(c->fd, &byte, 1, MSG_PEEK) == 0;
+	/*
+	 * A TLS client's close_notify comes before its FIN, so the socket is
+	 * never at EOF: read through TLS without waiting. Pipelined requests
+	 * stay in the buffer for the next request.
+	 */
+	n = conn_fill(c, 0);
+	return n == 0 || (n < 0 && n != -ETIMEDOUT);
 }
 
 /*

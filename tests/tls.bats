@@ -416,3 +416,27 @@ header: X-Forwarded-Host: b.test
 header: X-Forwarded-Proto: https"
 	wait_log PROXY '^<6>GET /echo -> .* 200 .* TLSv1\.3 TLS_'
 }
+
+@test "tls: a client that sends close_notify and leaves while the upstream is slow is logged as gone at once" {
+	gf_has_tls || { tls_without_tls; return; }
+	tls_pair
+	# The request read, then close_notify and FIN, as a browser closing a tab.
+	"$GF_PY" - "$PROXY_PORT" "$GF_TMP/ca.pem" <<-'EOF'
+	import socket, ssl, sys, time
+	ctx = ssl.create_default_context(cafile=sys.argv[2])
+	s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10),
+	                    server_hostname="a.test")
+	s.sendall(b"GET /delay/8000 HTTP/1.1\r\nHost: a.test\r\n\r\n")
+	time.sleep(0.3)
+	s.settimeout(0.2)
+	try:
+	    s.unwrap()
+	except OSError:
+	    pass
+	s.close()
+	EOF
+	# Within the liveness check's interval, not when the upstream answers.
+	wait_log PROXY '^<4>GET /delay/8000 -> .*: client went away( TLS.*)?$' 2
+	run grep -c '^<[0-7]>' "$GF_TMP/PROXY.err"
+	assert_output 1
+}
