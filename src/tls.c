@@ -555,6 +555,24 @@ tls_fault_why(const struct tls *t, const char **ret_why)
 	return t->fault;
 }
 
+/*
+ * After SSL_ERROR_SYSCALL, with errno cleared before the call: the socket's
+ * error; EINTR and EAGAIN (which the BIO normally turns into a retry) wait
+ * for events and call again; no errno at all is none_errno (the peer gone).
+ */
+static ssize_t
+tls_syscall_errno(short events, short *ret_events, ssize_t none_errno)
+{
+	int err = errno;
+
+	ERR_clear_error();
+	if (err == EINTR || err == EAGAIN || err == EWOULDBLOCK) {
+		*ret_events = events;
+		return -EAGAIN;
+	}
+	return err != 0 ? -err : none_errno;
+}
+
 /* Decrypted bytes, 0 at the client's end, or -EAGAIN to wait for *ret_events. */
 ssize_t
 tls_read(struct tls *t, void *buf, size_t len, short *ret_events)
@@ -563,6 +581,7 @@ tls_read(struct tls *t, void *buf, size_t len, short *ret_events)
 	int r, e;
 
 	ERR_clear_error();
+	errno = 0;      /* SSL_ERROR_SYSCALL's errno is this call's, or 0 */
 	if ((r = SSL_read_ex(t->ssl, buf, len, &n)) == 1)
 		return (ssize_t)n;
 	if (tls_want((e = SSL_get_error(t->ssl, r)), ret_events) < 0)
@@ -571,7 +590,7 @@ tls_read(struct tls *t, void *buf, size_t len, short *ret_events)
 	case SSL_ERROR_ZERO_RETURN:
 		return 0;
 	case SSL_ERROR_SYSCALL:
-		return errno != 0 && errno != EAGAIN ? -errno : 0;
+		return tls_syscall_errno(POLLIN, ret_events, 0);
 	default:
 		ERR_clear_error();
 		return -EPROTO;
@@ -595,12 +614,13 @@ tls_writev(struct tls *t, const struct iovec *iov, int iovcnt, short *ret_events
 		n += k;
 	}
 	ERR_clear_error();
+	errno = 0;
 	if ((r = SSL_write_ex(t->ssl, t->out, n, &written)) == 1)
 		return (ssize_t)written;
 	if (tls_want((e = SSL_get_error(t->ssl, r)), ret_events) < 0)
 		return -EAGAIN;
-	if (e == SSL_ERROR_SYSCALL && errno != 0 && errno != EAGAIN)
-		return -errno;
+	if (e == SSL_ERROR_SYSCALL)
+		return tls_syscall_errno(POLLOUT, ret_events, -EPIPE);
 	ERR_clear_error();
 	return -EPIPE;
 }
