@@ -702,8 +702,8 @@ tls_check_config(struct config *cfg)
 		tls_wipe(&key);
 	}
 	/*
-	 * A ticket key file not made yet is no error: the timer
-	 * gfproxy-tls.socket starts makes it before the first connection.
+	 * A ticket key file not made yet is no error: gfproxy-tls.socket is
+	 * ordered after gfproxy-ticket-rotate.service, which makes it.
 	 */
 	if (cfg->tls_ticket_key != NULL) {
 		struct tls t = { 0 };
@@ -716,10 +716,31 @@ tls_check_config(struct config *cfg)
 	}
 }
 
+/* The group a new ticket key file gets: the old file's, or its directory's; -1 if neither. */
+static gid_t
+tls_key_group(const char *path)
+{
+	char dir[4096];
+	const char *slash;
+	struct stat st;
+
+	if (stat(path, &st) == 0)
+		return st.st_gid;
+	if ((slash = strrchr(path, '/')) == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else if ((size_t)snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path) >= sizeof(dir))
+		return (gid_t)-1;
+	if (dir[0] == '\0')
+		snprintf(dir, sizeof(dir), "/");
+	return stat(dir, &st) == 0 ? st.st_gid : (gid_t)-1;
+}
+
 /*
  * gfproxy --rotate-ticket-key FILE: a new current key, the old current one
  * kept as the previous; written to a new file renamed over the old one, so
- * an instance reads either whole. The file is 0640, in the caller's group.
+ * an instance reads either whole. The file is 0640, in the old file's
+ * group, or the directory's on a first run: run by hand as root, it stays
+ * readable by the group gfproxy runs in (the unit's Group=).
  */
 int
 tls_rotate_ticket_key(const char *path, const char **ret_why)
@@ -729,6 +750,7 @@ tls_rotate_ticket_key(const char *path, const char **ret_why)
 	char tmp[4096];
 	size_t off = 0;
 	ssize_t n;
+	gid_t gid;
 	int fd, r = -1;
 
 	if (RAND_bytes(keys, sizeof(keys)) != 1) {
@@ -749,6 +771,13 @@ tls_rotate_ticket_key(const char *path, const char **ret_why)
 		goto out;
 	}
 	(void)fchmod(fd, 0640);     /* whatever the umask */
+	if ((gid = tls_key_group(path)) != (gid_t)-1 && gid != getegid() &&
+	    fchown(fd, (uid_t)-1, gid) < 0) {
+		*ret_why = strerror(errno);
+		close(fd);
+		unlink(tmp);
+		goto out;
+	}
 	while (off < sizeof(keys) && ((n = write(fd, keys + off, sizeof(keys) - off)) > 0 ||
 	    (n < 0 && errno == EINTR)))
 		off += n > 0 ? (size_t)n : 0;

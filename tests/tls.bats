@@ -213,6 +213,22 @@ target: /echo?3"
 	wait_log PROXY '^<2>127\.0\.0\.1:[0-9]+: no certificate in \[tls\]'
 }
 
+@test "tls: --rotate-ticket-key run by hand as root keeps the key in gfproxy's group" {
+	gf_has_tls || { tls_without_tls; return; }
+	[ "$(id -u)" = 0 ] || fail "needs root, to give a file another group"
+	# The state directory is root:gfproxy (here nogroup): a first key gets its group.
+	mkdir "$GF_TMP/state"
+	chgrp nogroup "$GF_TMP/state"
+	"$GF_PROXY_BIN" --rotate-ticket-key "$GF_TMP/state/ticket.key"
+	run stat -c '%a %G' "$GF_TMP/state/ticket.key"
+	assert_output '640 nogroup'
+	# A rotation keeps the old file's group.
+	chgrp daemon "$GF_TMP/state/ticket.key"
+	"$GF_PROXY_BIN" --rotate-ticket-key "$GF_TMP/state/ticket.key"
+	run stat -c '%a %G' "$GF_TMP/state/ticket.key"
+	assert_output '640 daemon'
+}
+
 @test "tls: a session resumes in another process with the shared ticket key, for one rotation" {
 	gf_has_tls || { tls_without_tls; return; }
 	"$GF_PROXY_BIN" --rotate-ticket-key "$GF_TMP/ticket.key"
