@@ -148,14 +148,15 @@ conn_start_tls(struct conn *c, struct tls *t)
 
 	/* Bytes already read (after a balancer's PROXY header) are the handshake's. */
 	if (tls_attach(t, c->fd, c->buf + c->off, conn_pending(c)) < 0) {
-		tls_abort(t, TLS_FAULT_PEER, "TLS: cannot attach the connection");
+		tls_abort(t, TLS_FAULT_SYSTEM, "TLS: cannot attach the connection");
 		return -1;
 	}
 	c->off = c->len = 0;
 	while ((r = tls_accept(t, &events)) == 0) {
 		if ((r = conn_wait(c->fd, events, deadline)) < 0) {
-			tls_abort(t, TLS_FAULT_PEER, r == -ETIMEDOUT ?
-			    "TLS handshake not done within its timeout" : "TLS handshake: poll failed");
+			tls_abort(t, r == -ETIMEDOUT ? TLS_FAULT_PEER : TLS_FAULT_SYSTEM,
+			    r == -ETIMEDOUT ? "TLS handshake not done within its timeout" :
+			    "TLS handshake: poll failed");
 			return -1;
 		}
 	}

@@ -427,7 +427,8 @@ proxy_tls_files(const struct conn *c, const struct config *cfg, struct tls **ret
 
 /*
  * A handshake that fails is one line, then the connection is closed: at
- * PRIORITY 2 when our certificate or key is at fault, 4 when the client is.
+ * PRIORITY 2 when our certificate or key is at fault, 3 when the system is
+ * (memory, poll), 4 when the client is.
  */
 static int
 proxy_handshake(struct conn *c, struct tls *t)
@@ -438,7 +439,8 @@ proxy_handshake(struct conn *c, struct tls *t)
 	if (conn_start_tls(c, t) == 0)
 		return 0;
 	fault = tls_fault_why(t, &why);
-	proxy_conn_log(c, fault == TLS_FAULT_CERT ? LOG_CRIT : LOG_WARNING, why);
+	proxy_conn_log(c, fault == TLS_FAULT_CERT ? LOG_CRIT :
+	    fault == TLS_FAULT_SYSTEM ? LOG_ERR : LOG_WARNING, why);
 	return -1;
 }
 
@@ -524,6 +526,7 @@ main(int argc, char **argv)
 		if (tls == NULL)
 			http_error(&conn, 503, "cannot confine the process");
 		conn_linger(&conn);
+		tls_free(tls);      /* wipes the keys' bytes */
 		return EXIT_OSERR;
 	}
 	if (cfg.proxy_protocol && !proxy_balancer_header(&conn, &cfg)) {

@@ -259,11 +259,12 @@ tls_servername(SSL *ssl, int *alert, void *arg)
 	}
 	ERR_clear_error();
 	tp = &t->cfg->tls_pairs[pick];
-	if (t->chains[pick].data == NULL || t->keys[pick].data == NULL)
+	if (t->chains[pick].data == NULL || t->keys[pick].data == NULL) {
 		snprintf(why, sizeof(why), "cannot read it");
-	else
+		r = -1;
+	} else
 		r = tls_load_pair(&t->chains[pick], &t->keys[pick], ssl, why, sizeof(why));
-	if (t->chains[pick].data == NULL || t->keys[pick].data == NULL || r < 0) {
+	if (r < 0) {
 		snprintf(t->why, sizeof(t->why), "%s:%u: certificate %s %s: %s",
 		    t->cfg->path != NULL ? t->cfg->path : "gfproxy.conf", tp->line,
 		    tp->chain, tp->key, why);

@@ -22,6 +22,7 @@ enum tls_fault {
 	TLS_FAULT_NONE,
 	TLS_FAULT_PEER,         /* the client: protocol, timeout, went away */
 	TLS_FAULT_CERT,         /* ours: a certificate or key that does not load */
+	TLS_FAULT_SYSTEM,       /* ours: out of memory, a failed system call */
 };
 
 struct tls;
