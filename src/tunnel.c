@@ -368,9 +368,10 @@ tunnel_forward(struct upstream *u, struct http_server *h, const struct http_requ
 	if (tunnel_read_head(u, &in, deadline) < 0)
 		goto done;
 	if (resp->status != 101) {
-		/* Refused, or answered otherwise: the whole answer is the client's. */
-		res->why = "upstream refused the upgrade";
-		res->client_fault = resp->status >= 400 && resp->status < 500;
+		/*
+		 * Refused, or answered otherwise: the whole answer is the client's,
+		 * logged as on the plain path (no failure of ours, no reason).
+		 */
 		if (reply_head(rp, resp, true) == 0)
 			tunnel_relay_answer(u, &in, rt);
 		goto done;
