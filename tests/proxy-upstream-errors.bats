@@ -84,36 +84,12 @@ since() {
 	assert_output "502 502 "
 }
 
-# cut_upstream NAME: one connection at a time, each request answered with a
-# head promising 100 bytes and then the close, before any of them.
-cut_upstream() {
-	gf_bg "$1" "$GF_PY" -c '
-import socket
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", 0))
-s.listen(4)
-s.settimeout(20)
-print(s.getsockname()[1], flush=True)
-while True:
-    c, _ = s.accept()
-    c.settimeout(5)
-    head = b""
-    while b"\r\n\r\n" not in head:
-        d = c.recv(4096)
-        if not d:
-            break
-        head += d
-    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\n")
-    c.close()
-'
-}
-
 @test "upstream: an answer held until its body, cut before the body's first byte, is a 502" {
 	# The tunnel's path holds the head of an answer other than 101 to an
 	# upgrade until its body comes: nothing reached the client, so it gets
 	# our error page, not a 200 promising 100 bytes and the close.
-	cut_upstream CUT
+	printf 'HTTP/1.1 200 OK\nContent-Type: text/plain\nContent-Length: 100\n' >"$GF_TMP/head"
+	gf_bg CUT "$GF_PY" "$GF_TOOLS" headers-backend --head "$GF_TMP/head" --cut
 	start_proxy --upstream "http://127.0.0.1:$CUT_PORT"
 	run gf_curl -i -H 'Connection: Upgrade' -H 'Upgrade: websocket' \
 		-H 'Sec-WebSocket-Version: 13' -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' \
