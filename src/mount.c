@@ -627,32 +627,10 @@ mount_append(char *buf, size_t size, size_t *len, const char *name, size_t name_
 }
 
 /*
- * Append a response field "Name: value" as the client gets it: the name
- * and ": ", then the translated value written in place, or the field as
- * given. -1 when it does not fit in buf (size bytes, *len used).
+ * Append a response field line "Name:value" as the upstream sent it: kept
+ * byte for byte, or "Name: " and the translated value written in place.
+ * -1 when it does not fit in buf (size bytes, *len used).
  */
-int
-mount_cat_field(const struct mount_view *v, char *buf, size_t size, size_t *len,
-    const char *name, size_t name_len, const char *value, size_t value_len)
-{
-	ssize_t n = MOUNT_UNCHANGED;
-
-	if (size - *len > name_len + 2)
-		n = mount_rewrite(v, name, name_len, value, value_len, buf + *len + name_len + 2,
-		    size - *len - name_len - 2);
-	if (n == MOUNT_TOO_LONG) {
-		buf[*len] = '\0';
-		return -1;
-	}
-	if (n == MOUNT_UNCHANGED)
-		return mount_append(buf, size, len, name, name_len, ": ", value, value_len);
-	memcpy(buf + *len, name, name_len);
-	memcpy(buf + *len + name_len, ": ", 2);
-	*len += name_len + 2 + (size_t)n;
-	return 0;
-}
-
-/* The same for a field line "Name:value" as the upstream sent it, kept byte for byte. */
 int
 mount_cat_line(const struct mount_view *v, char *buf, size_t size, size_t *len,
     const char *line)

@@ -33,7 +33,5 @@ ssize_t  mount_rewrite(const struct mount_view *v, const char *name, size_t name
              const char *value, size_t value_len, char *buf, size_t size);
 int      mount_cat_line(const struct mount_view *v, char *buf, size_t size, size_t *len,
              const char *line);
-int      mount_cat_field(const struct mount_view *v, char *buf, size_t size, size_t *len,
-             const char *name, size_t name_len, const char *value, size_t value_len);
 
 #endif

@@ -302,8 +302,8 @@ reply_end(struct reply *rp, const struct response *trailers)
 /*
  * The one failure exit of a forwarded request: nothing to do after a
  * success; after a failure, the client gets our error page if nothing went
- * out yet (not after a 499: nobody is there to read it), and a cut
- * response if the head did. Either way the connection ends.
+ * out yet, a held head included (not after a 499: nobody is there to read
+ * it), and a cut response if the head did. Either way the connection ends.
  */
 void
 reply_finish(struct reply *rp)
@@ -313,6 +313,13 @@ reply_finish(struct reply *rp)
 	if (rp->fail_status == 0)
 		return;
 	res->keep_alive = false;
+	/*
+	 * A head still held never reached the client: it is dropped, and the
+	 * failure answered as if nothing had come (a body cut before its first
+	 * byte, a 417 to our Expect whose resend failed).
+	 */
+	if (rp->state == REPLY_HELD)
+		reply_retract(rp);
 	if (rp->state == REPLY_NONE) {
 		res->status = rp->fail_status;
 		if (res->status != 499)
@@ -320,11 +327,8 @@ reply_finish(struct reply *rp)
 		return;
 	}
 	/*
-	 * The head is out, or goes now, so the only honest signal left is to
-	 * close without the final chunk or the promised length.
+	 * The head is out, so the only honest signal left is to close without
+	 * the final chunk or the promised length.
 	 */
-	if (rp->state == REPLY_HELD)
-		(void)conn_write(rp->h->conn, rp->out, rp->held);
-	rp->held = 0;
 	res->truncated = true;
 }

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -48,6 +49,7 @@ struct tunnel_request {
 	char       *out;
 	size_t      size;
 	size_t      len;
+	bool        host;       /* a Host went out (the client's, or a rule's) */
 };
 
 /* Only WebSocket is tunnelled; other upgrades (h2c) are dropped as hop-by-hop. */
@@ -71,20 +73,29 @@ tunnel_emit(void *ctx, const char *name, const char *value)
 {
 	struct tunnel_request *rq = ctx;
 
+	rq->host |= strcasecmp(name, "Host") == 0;
 	return http_cat(rq->out, rq->size, &rq->len, name, ": ", value, "\r\n", NULL);
 }
 
-/* The request as the upstream gets it: the rewritten fields plus the upgrade. */
+/*
+ * The request as the upstream gets it: the rewritten fields plus the
+ * upgrade. Without the client's Host (preserve-host = no) or a rule's, the
+ * upstream's own authority, as libcurl gives it on the plain path
+ * (localhost for a unix: upstream): HTTP/1.1 needs one.
+ */
 static int
 tunnel_request_head(struct upstream *u, const struct route *r,
     const struct http_request *req, const char *target, const char *peer,
     struct tunnel_request *rq)
 {
+	const char *origin = u->origin_of->origin;
 	size_t i;
 
 	rq->len = 0;
+	rq->host = false;
 	if (http_cat(rq->out, rq->size, &rq->len, "GET ", target, " HTTP/1.1\r\n", NULL) < 0 ||
-	    rewrite_request_fields(u->cfg, r, req, peer, tunnel_emit, rq) < 0)
+	    rewrite_request_fields(u->cfg, r, req, peer, tunnel_emit, rq) < 0 ||
+	    (!rq->host && tunnel_emit(rq, "Host", strstr(origin, "://") + 3) < 0))
 		return -1;
 	for (i = 0; i < req->nheaders; i++)
 		if (http_name_eq(req->headers[i].name, req->headers[i].name_len, "Upgrade"))
@@ -368,9 +379,10 @@ tunnel_forward(struct upstream *u, struct http_server *h, const struct http_requ
 	if (tunnel_read_head(u, &in, deadline) < 0)
 		goto done;
 	if (resp->status != 101) {
-		/* Refused, or answered otherwise: the whole answer is the client's. */
-		res->why = "upstream refused the upgrade";
-		res->client_fault = resp->status >= 400 && resp->status < 500;
+		/*
+		 * Refused, or answered otherwise: the whole answer is the client's,
+		 * logged as on the plain path (no failure of ours, no reason).
+		 */
 		if (reply_head(rp, resp, true) == 0)
 			tunnel_relay_answer(u, &in, rt);
 		goto done;

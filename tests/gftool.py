@@ -408,9 +408,9 @@ def cmd_pattern_sha256(a):
     return 0
 
 
-def read_request_head(r):
+def read_request_head(r, hosts=None):
     """A request head from Reader r: its request line and Content-Length (0
-    if none)."""
+    if none); the values of its Host fields appended to hosts if given."""
     line = r.line()
     length = 0
     while True:
@@ -419,6 +419,8 @@ def read_request_head(r):
             return line, length
         if f.lower().startswith(b"content-length:"):
             length = int(f.split(b":", 1)[1])
+        elif hosts is not None and f.lower().startswith(b"host:"):
+            hosts.append(f.split(b":", 1)[1].strip())
 
 
 def connections(lifetime):
@@ -444,19 +446,31 @@ def cmd_headers_backend(a):
     response head followed by 'hello\\n' (Content-Length 6 unless the head
     says otherwise). Logs each request line to stderr. With --read-body the
     answer goes out as soon as the head is in, before the request's
-    Content-Length body, which is then read and logged as "body N"."""
+    Content-Length body, which is then read and logged as "body N". With
+    --cut the head goes alone and the connection closes after it, before
+    any body byte. With --require-host each Host is logged as "host VALUE",
+    and a request without one gets a 400, as HTTP/1.1 requires."""
     head = open(a.head, "rb").read().replace(b"\n", b"\r\n")
     for c, _ in connections(a.lifetime):
         c.settimeout(5)
         r = Reader(c, time.monotonic() + 5)
         try:
             while True:
+                hosts = []
                 try:
-                    line, length = read_request_head(r)
+                    line, length = read_request_head(r, hosts)
                 except (EOFError, TimeoutError, socket.timeout):
                     break
                 sys.stderr.write("request %s\n" % line.decode("latin-1"))
+                if a.require_host:
+                    sys.stderr.write("".join("host %s\n" % h.decode("latin-1") for h in hosts))
                 sys.stderr.flush()
+                if a.require_host and not hosts:
+                    c.sendall(b"HTTP/1.1 400 No Host\r\nContent-Length: 0\r\n\r\n")
+                    continue
+                if a.cut:
+                    c.sendall(head + b"\r\n")
+                    break
                 c.sendall(head + b"\r\n" + b"hello\n")
                 if a.read_body:
                     r.deadline = time.monotonic() + 20
@@ -588,6 +602,8 @@ def main():
     q.add_argument("--head", required=True)
     q.add_argument("--lifetime", type=float, default=30)
     q.add_argument("--read-body", action="store_true")
+    q.add_argument("--cut", action="store_true")
+    q.add_argument("--require-host", action="store_true")
     q = sub.add_parser("stream-backend")
     q.add_argument("--lifetime", type=float, default=60)
     q.add_argument("--gap", type=float, default=0)

@@ -259,7 +259,7 @@ print(json.load(sys.stdin)["headers"].get("X-Forwarded-Prefix"))'
 	run raw "$PROXY_PORT" <"$GF_TMP/up.req"
 	assert_output --partial $'Location: http://gw.example/proxy/elsewhere\r\n'
 	assert_output --partial $'Set-Cookie: a=1; Path=/proxy\r\n'
-	wait_log PROXY 'upstream refused the upgrade'
+	wait_log PROXY '^<6>GET /proxy/chat -> .* 302 6B [0-9.]+ms$'
 }
 
 @test "mount: behind a trusted TLS proxy, an absolute redirect goes to its scheme and host (X-Forwarded-Proto, -Host)" {

@@ -83,3 +83,22 @@ since() {
 	run gf_curl -o /dev/null -o /dev/null -w '%{http_code} ' "$PURL/proxy/a" "$PURL/proxy/b"
 	assert_output "502 502 "
 }
+
+@test "upstream: an answer held until its body, cut before the body's first byte, is a 502" {
+	# The tunnel's path holds the head of an answer other than 101 to an
+	# upgrade until its body comes: nothing reached the client, so it gets
+	# our error page, not a 200 promising 100 bytes and the close.
+	printf 'HTTP/1.1 200 OK\nContent-Type: text/plain\nContent-Length: 100\n' >"$GF_TMP/head"
+	gf_bg CUT "$GF_PY" "$GF_TOOLS" headers-backend --head "$GF_TMP/head" --cut
+	start_proxy --upstream "http://127.0.0.1:$CUT_PORT"
+	run gf_curl -i -H 'Connection: Upgrade' -H 'Upgrade: websocket' \
+		-H 'Sec-WebSocket-Version: 13' -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' \
+		"$PURL/proxy/ws"
+	assert_success
+	assert_line --index 0 --regexp $'^HTTP/1.1 502 Bad Gateway\r$'
+	assert_regex "${lines[-1]}" '^502 Bad Gateway'
+	refute_line $'Content-Length: 100\r'
+	wait_log PROXY '^<3>GET /proxy/ws -> .* 502 0B .*: upstream closed before the end of the body$'
+	run proxy_log
+	assert_equal "${#lines[@]}" 1
+}
