@@ -8,6 +8,7 @@
 
 load helpers
 load config_helpers
+load tls_helpers
 
 # start_pp [TRUSTED] [GLOBAL LINE] - a backend, and gfproxy with
 # proxy-protocol = yes from TRUSTED (default 127.0.0.1), reading pp.conf.
@@ -220,6 +221,33 @@ for e in open(sys.argv[1]).read().split("\n\n"):
 	assert_line --regexp 'HTTP_TARGET=/echo \| .*PRIORITY=6 \| PROXY_PEER_ADDR=127\.0\.0\.1 \| PROXY_PEER_PORT=[0-9]+ \| REMOTE_ADDR=192\.0\.2\.7 \| REMOTE_PORT=40312 \|'
 	assert_line --regexp 'ERROR=no PROXY header \| MESSAGE=PROXY protocol: closed the connection from 127\.0\.0\.1 port [0-9]+: no PROXY header \| PRIORITY=4 \| REMOTE_ADDR=127\.0\.0\.1 \| REMOTE_PORT=[0-9]+ \|'
 	refute_line --regexp 'ERROR=.*PROXY_PEER'
+}
+
+@test "proxy-protocol: over --tls, a failing upstream's entry has all 15 fields (the most one has)" {
+	command -v nsenter >/dev/null || fail "nsenter is not installed"
+	gf_has_tls || { tls_without_tls; return; }
+	tls_files
+	{ printf '[global]\nproxy-protocol = yes\ntrusted-proxies = 127.0.0.1\n'
+	  cat "$GF_TMP/tls.conf"; } >"$GF_TMP/pptls.conf"
+	start_journal_proxy --config "$GF_TMP/pptls.conf" --tls
+	# curl sends a v1 header naming its own address, then the ClientHello.
+	run tls_curl a.test /down/x --haproxy-protocol -o /dev/null -w '%{http_code}'
+	assert_output 502
+	local i
+	for i in $(seq 100); do
+		journal_entries >"$GF_TMP/journal"
+		grep -q '^HTTP_TARGET=/down/x$' "$GF_TMP/journal" && break
+		sleep 0.1
+	done
+	stop_journal_proxy || fail "gfproxy still running"
+	run "$GF_PY" -c 'import sys
+for e in open(sys.argv[1]).read().split("\n\n"):
+    if "HTTP_TARGET=" in e:
+        print(" ".join(sorted(l.split("=")[0] for l in e.strip().split("\n")
+            if l.split("=")[0] in sys.argv[2:])))' "$GF_TMP/journal" REMOTE_ADDR REMOTE_PORT \
+		PROXY_PEER_ADDR PROXY_PEER_PORT HTTP_METHOD HTTP_TARGET UPSTREAM_URL HTTP_STATUS \
+		BYTES_SENT BYTES_RECEIVED DURATION_USEC ERROR SANDBOX TLS_VERSION TLS_CIPHER
+	assert_output 'BYTES_RECEIVED BYTES_SENT DURATION_USEC ERROR HTTP_METHOD HTTP_STATUS HTTP_TARGET PROXY_PEER_ADDR PROXY_PEER_PORT REMOTE_ADDR REMOTE_PORT SANDBOX TLS_CIPHER TLS_VERSION UPSTREAM_URL'
 }
 
 # ---------------------------------------------------------------- refused
