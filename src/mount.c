@@ -565,10 +565,11 @@ mount_first_of(const struct http_header *hd, const char **ret, size_t *ret_len)
 }
 
 /*
- * The client's origin as gfproxy sees it: http and its Host, or what a
- * trusted proxy says in X-Forwarded-Proto and X-Forwarded-Host (the TLS
- * terminator in front knows the scheme the browser used). Without a usable
- * authority, translated URLs are given as paths from the origin.
+ * The client's origin as gfproxy sees it: the request's scheme (https
+ * over --tls) and its Host, or what a trusted proxy says in
+ * X-Forwarded-Proto and X-Forwarded-Host (the TLS terminator in front
+ * knows the scheme the browser used). Without a usable authority,
+ * translated URLs are given as paths from the origin.
  */
 void
 mount_view_init(struct mount_view *v, const struct route *r, const struct http_request *req,
@@ -580,7 +581,7 @@ mount_view_init(struct mount_view *v, const struct route *r, const struct http_r
 
 	memset(v, 0, sizeof(*v));
 	v->route = r;
-	v->scheme = "http";
+	v->scheme = req->scheme;
 	if (req->host != NULL && mount_authority_ok(req->host, strlen(req->host))) {
 		v->host = req->host;
 		v->host_len = strlen(req->host);

@@ -40,7 +40,8 @@ route(const char *prefix, bool strip, const char *up1, const char *up2)
 /*
  * One case: a field from the upstream and what the client must get (NULL:
  * the field unchanged), for a client with this Host ("" for none; NULL for
- * gw.example:8080) and at most one more request field, trusted or not.
+ * gw.example:8080) and at most one more request field, trusted or not,
+ * over http or (scheme) https.
  */
 struct mount_case {
 	const char  *what;
@@ -51,6 +52,7 @@ struct mount_case {
 	const char  *field;
 	const char  *field_value;
 	bool         trusted;
+	const char  *scheme;
 };
 
 static void
@@ -63,6 +65,7 @@ check(const struct route *r, const struct mount_case *c)
 
 	checks++;
 	memset(&req, 0, sizeof(req));
+	req.scheme = c->scheme != NULL ? c->scheme : "http";
 	req.host = c->host == NULL ? "gw.example:8080" : c->host[0] != '\0' ? c->host : NULL;
 	if (c->field != NULL) {
 		req.headers[0] = (struct http_header){ c->field, c->field_value, strlen(c->field),
@@ -130,6 +133,15 @@ static const struct mount_case plain[] = {
 	  "X-Forwarded-Proto", "https", false },
 	{ "trusted host", "Location", "http://inner/x", "http://pub.example/proxy/x", "inner",
 	  "X-Forwarded-Host", "pub.example", true },
+	/* Over TLS (--tls), the client's own scheme; a trusted proxy's still wins. */
+	{ "https", "Location", "http://app:5000/x", "https://gw/proxy/x", "gw", NULL, NULL, false,
+	  "https" },
+	{ "https, network-path", "Location", "//gw/x", "//gw/proxy/x", "gw", NULL, NULL, false,
+	  "https" },
+	{ "https, refresh", "Refresh", "1; url=http://app:5000/z", "1; url=https://gw/proxy/z", "gw",
+	  NULL, NULL, false, "https" },
+	{ "https, trusted proto", "Location", "http://app:5000/x", "http://gw/proxy/x", "gw",
+	  "X-Forwarded-Proto", "http", true, "https" },
 	/* Cookies. */
 	{ "cookie path", "Set-Cookie", "a=1; Path=/app", "a=1; Path=/proxy/app" },
 	{ "cookie root", "Set-Cookie", "a=1; Path=/", "a=1; Path=/proxy" },
@@ -233,6 +245,7 @@ main(void)
 
 	/* The buffer: too small is MOUNT_TOO_LONG, never an overrun. */
 	cl.host = "gw.example:8080";
+	cl.scheme = "http";
 	mount_view_init(&v, r, &cl, false);
 	memset(buf, 'Z', sizeof(buf));
 	checks++;
