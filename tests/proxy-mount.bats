@@ -289,6 +289,30 @@ print(json.load(sys.stdin)["headers"].get("X-Forwarded-Prefix"))'
 	assert_output "200 $url/proxy/get 1"
 }
 
+# canned_location N VALUE - the Location a client gets through route / ->
+# base /two of an upstream that answers every request with a 302 to VALUE.
+canned_location() {
+	printf '%s\n' 'HTTP/1.1 302 Found' "Location: $2" >"$GF_TMP/head$1"
+	gf_bg "CANNED$1" "$GF_PY" "$GF_TOOLS" headers-backend --head "$GF_TMP/head$1"
+	local port=CANNED$1_PORT
+	printf '[route r]\nprefix = /\nupstream = http://127.0.0.1:%s/two\n' "${!port}" \
+		>"$GF_TMP/r$1.conf"
+	start_conf_proxy "r$1"
+	field Location "$PURL/x" -H 'Host: gw.example'
+}
+
+@test "mount: a redirect that would read as another host once mapped (\\, a tab) is left as the upstream sent it" {
+	# /two/\evil.example/ would become /\evil.example/, which browsers follow
+	# to evil.example, as they do /<tab>/evil.example/.
+	run canned_location 1 '/two/\evil.example/'
+	assert_output '/two/\evil.example/'
+	run canned_location 2 $'/two/\t/evil.example/'
+	assert_output $'/two/\t/evil.example/'
+	# Without the trick it is mapped.
+	run canned_location 3 '/two/evil.example/'
+	assert_output '/evil.example/'
+}
+
 @test "mount: redirect-rewrite and cookie-rewrite take yes, no or a FROM TO rule, and say which line is wrong" {
 	gf_need_proxy
 	cat >"$GF_TMP/bad.conf" <<-'EOF'

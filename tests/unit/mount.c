@@ -189,11 +189,26 @@ static const struct mount_case pair[] = {
 	{ "second upstream, wrong scheme", "Location", "http://b/x", NULL },
 };
 
-/* Prefix / and a base path: what is left must not start with "//". */
+/*
+ * Prefix / and a base path: what is left must not start with "//", nor
+ * anything a browser reads as "//": a backslash for a slash, a tab or a
+ * line break skipped (WHATWG URL).
+ */
 static const struct mount_case rooted[] = {
 	{ "root prefix, base", "Location", "/two/x", "/x" },
 	{ "root prefix, base, double slash", "Location", "/two//evil.example/x", NULL },
 	{ "root prefix, base, no Host", "Location", "http://app:5000/two//evil.example/x", NULL, "" },
+	{ "root prefix, base, backslash", "Location", "/two/\\evil.example/", NULL },
+	{ "root prefix, base, tab", "Location", "/two/\t/evil.example", NULL },
+	{ "root prefix, base, tab, backslash", "Location", "/two/\t\\evil.example", NULL },
+	{ "root prefix, base, CR LF", "Location", "/two/\r\n/evil.example", NULL },
+	{ "root prefix, base, refresh backslash", "Refresh", "0; url=/two/\\evil.example",
+	  NULL },
+	{ "root prefix, base, no Host, backslash", "Location",
+	  "http://app:5000/two/\\evil.example/x", NULL, "" },
+	{ "root prefix, base, no Host, tab", "Location", "http://app:5000/two/\t/evil.example/x",
+	  NULL, "" },
+	{ "root prefix, base, a backslash further on", "Location", "/two/x\\y", "/x\\y" },
 	{ "root prefix, base, with Host", "Location", "http://app:5000/two//e/x",
 	  "http://gw.example:8080//e/x" },
 };
@@ -210,6 +225,14 @@ static const struct mount_case ruled_off[] = {
 	{ "rule", "Location", "HTTPS://public.example/a", "/proxy/a" },
 	{ "rule, no match", "Location", "/a", NULL },
 	{ "rule, refresh", "Refresh", "0; url=https://public.example/b", "0; url=/proxy/b" },
+};
+
+/* A rule to the root: what follows FROM cannot make it another host. */
+static const struct mount_case ruled_root[] = {
+	{ "rule to /", "Location", "https://public.example/a", "/a" },
+	{ "rule to /, double slash", "Location", "https://public.example//evil.example", NULL },
+	{ "rule to /, backslash", "Location", "https://public.example/\\evil.example", NULL },
+	{ "rule to /, tab", "Location", "https://public.example/\t/evil.example", NULL },
 };
 
 /* On, with the same rule. */
@@ -239,6 +262,9 @@ main(void)
 	r->redirect_rules[0] = (struct redirect_rule){ "https://public.example/", "/proxy/" };
 	r->nredirect_rules = 1;
 	CHECK_ALL(r, ruled_off);
+	r->redirect_rules[0] = (struct redirect_rule){ "https://public.example/", "/" };
+	CHECK_ALL(r, ruled_root);
+	r->redirect_rules[0] = (struct redirect_rule){ "https://public.example/", "/proxy/" };
 	r->redirect_rewrite = REWRITE_YES;
 	CHECK_ALL(r, ruled_on);
 	r->nredirect_rules = 0;
