@@ -547,6 +547,14 @@ main(int argc, char **argv)
 		return EXIT_SUCCESS;
 	}
 	/*
+	 * Whose X-Forwarded-* and Forwarded are believed: a trusted peer's. A
+	 * PROXY header naming no client (v1 UNKNOWN, v2 LOCAL or an unspecified
+	 * family) leaves the balancer as the peer, but the bytes that follow are
+	 * still whoever it relays: not the balancer's own.
+	 */
+	conn.trusted = config_trusted(&cfg, conn.peer_addr) &&
+	    (!cfg.proxy_protocol || conn.proxy_addr[0] != '\0');
+	/*
 	 * The client's first bytes (after a balancer's PROXY header) are its
 	 * ClientHello, parsed confined.
 	 */

@@ -167,7 +167,7 @@ rewrite_request_fields(const struct config *cfg, const struct route *r,
 	static struct forwarding forwarding;
 	struct forwarding *fw = &forwarding;
 	const struct http_header *hd;
-	bool trusted = config_trusted(cfg, peer);
+	bool trusted = req->trusted;
 	size_t i;
 
 	fw->xff[0] = fw->prefix[0] = fw->forwarded[0] = fw->via[0] = '\0';

@@ -111,15 +111,36 @@ refused() {
 	assert_line 'header: X-Forwarded-For: 192.0.2.9'
 }
 
-@test "proxy-protocol: v2 LOCAL, v2 UNSPEC and v1 UNKNOWN keep the sender as the client" {
-	start_pp
-	# The sender, being trusted, has its own X-Forwarded-For believed.
+@test "proxy-protocol: v2 LOCAL, v2 UNSPEC and v1 UNKNOWN keep the sender as the client, its forwarding fields not believed" {
+	start_pp 127.0.0.1 'forwarded = yes'
+	# The bytes after such a header are still the relayed client's, so its
+	# X-Forwarded-* and Forwarded are replaced as an untrusted client's are,
+	# though the sender is in trusted-proxies.
 	# LOCAL (a balancer's health check): even its address block is ignored.
 	run pp_echo local "$V2"'\x20\x11\x00\x0c\xc0\x00\x02\x07\x7f\x00\x00\x01\x9d\x78\x00\x50'
-	assert_line 'header: X-Forwarded-For: 6.6.6.6, 127.0.0.1'
+	assert_line 'header: X-Forwarded-For: 127.0.0.1'
+	refute_line --partial '6.6.6.6'
 	run pp_echo unspec "$V2"'\x21\x00\x00\x00'
-	assert_line 'header: X-Forwarded-For: 6.6.6.6, 127.0.0.1'
+	assert_line 'header: X-Forwarded-For: 127.0.0.1'
+	refute_line --partial '6.6.6.6'
 	run pp_echo unknown 'PROXY UNKNOWN ff:ff::1 whatever\r\n'
+	assert_line 'header: X-Forwarded-For: 127.0.0.1'
+	refute_line --partial '6.6.6.6'
+	# Nor the host, scheme or Forwarded it claims.
+	{
+		printf 'PROXY UNKNOWN\r\n'
+		req 'GET /echo HTTP/1.1' 'Host: t' 'X-Forwarded-Host: evil.example' \
+			'X-Forwarded-Proto: https' 'Forwarded: for=6.6.6.6' 'Connection: close'
+	} >"$GF_TMP/claims"
+	raw "$PROXY_PORT" <"$GF_TMP/claims" | resp_body >"$GF_TMP/claims.out"
+	run cat "$GF_TMP/claims.out"
+	assert_line 'header: X-Forwarded-Host: t'
+	assert_line 'header: X-Forwarded-Proto: http'
+	assert_line 'header: Forwarded: for=127.0.0.1;proto=http;host="t"'
+	refute_line --partial 'evil.example'
+	refute_line --partial '6.6.6.6'
+	# A header that names a client in trusted-proxies: that client's are believed.
+	run pp_echo trusted 'PROXY TCP4 127.0.0.1 127.0.0.1 40312 80\r\n'
 	assert_line 'header: X-Forwarded-For: 6.6.6.6, 127.0.0.1'
 }
 
