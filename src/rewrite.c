@@ -230,8 +230,10 @@ static bool
 rewrite_skip_response_field(const struct route *r, const struct response *resp,
     const char *line, size_t nlen)
 {
+	/* The route's remove and set rules hold for trailers too: no way around them. */
 	if (resp->phase == RESPONSE_TRAILERS)
-		return http_trailer_forbidden(line, nlen);
+		return http_trailer_forbidden(line, nlen) ||
+		    rewrite_rule_replaces(r->response_rules, r->nresponse_rules, line, nlen);
 	/* The 101 that opens a tunnel says what the tunnel carries. */
 	if (resp->status == 101 && http_name_eq(line, nlen, "Upgrade"))
 		return false;
