@@ -1082,14 +1082,14 @@ cookie_head() {
 @test "config: response header rules hold for trailers: a field removed or set is not relayed as a trailer" {
 	start_peer
 	conf trl <<-EOF
+	[route b]
+	prefix = /b
+	upstream = $BACKEND_URL
 	[route a]
 	prefix = /a
 	upstream = $BACKEND_URL
 	response-header-remove = x-trailer-two
 	response-header-set = X-Checksum: ours
-	[route b]
-	prefix = /b
-	upstream = $BACKEND_URL
 	EOF
 	start_conf_proxy trl
 	# The peer's /trailers sends X-Checksum and X-Trailer-Two as trailers.

@@ -40,6 +40,22 @@ journal_entries() {
 		2>/dev/null || true
 }
 
+# journal_until ERE... - $GF_TMP/journal (journal_entries) once a line matches
+# each ERE, or after 10 s; then the proxy stopped.
+journal_until() {
+	local i re found
+	for i in $(seq 100); do
+		journal_entries >"$GF_TMP/journal"
+		found=1
+		for re in "$@"; do
+			grep -qE "$re" "$GF_TMP/journal" || { found=0; break; }
+		done
+		[ "$found" = 1 ] && break
+		sleep 0.1
+	done
+	stop_journal_proxy || fail "gfproxy still running"
+}
+
 # The v2 signature, then version 2 and a command byte (printf escapes).
 V2='\r\n\r\n\x00\r\nQUIT\n'
 # v2 PROXY, TCP over IPv4: 192.0.2.7:40312 -> 127.0.0.1:80 (12 address bytes).
@@ -225,14 +241,7 @@ refused() {
 	req 'GET /echo HTTP/1.1' 'Host: t' >"$GF_TMP/nohdr"
 	run raw "$PROXY_PORT" <"$GF_TMP/nohdr"
 	assert_output ''
-	local i
-	for i in $(seq 100); do
-		journal_entries >"$GF_TMP/journal"
-		grep -q '^ERROR=no PROXY header$' "$GF_TMP/journal" &&
-			grep -q '^HTTP_TARGET=/echo$' "$GF_TMP/journal" && break
-		sleep 0.1
-	done
-	stop_journal_proxy || fail "gfproxy still running"
+	journal_until '^ERROR=no PROXY header$' '^HTTP_TARGET=/echo$'
 	# One entry a line, its fields sorted, for whole-entry matching.
 	run "$GF_PY" -c 'import sys
 for e in open(sys.argv[1]).read().split("\n\n"):
@@ -254,13 +263,7 @@ for e in open(sys.argv[1]).read().split("\n\n"):
 	# curl sends a v1 header naming its own address, then the ClientHello.
 	run tls_curl a.test /down/x --haproxy-protocol -o /dev/null -w '%{http_code}'
 	assert_output 502
-	local i
-	for i in $(seq 100); do
-		journal_entries >"$GF_TMP/journal"
-		grep -q '^HTTP_TARGET=/down/x$' "$GF_TMP/journal" && break
-		sleep 0.1
-	done
-	stop_journal_proxy || fail "gfproxy still running"
+	journal_until '^HTTP_TARGET=/down/x$'
 	run "$GF_PY" -c 'import sys
 for e in open(sys.argv[1]).read().split("\n\n"):
     if "HTTP_TARGET=" in e:
