@@ -160,6 +160,27 @@ refused() {
 	assert_line 'header: X-Forwarded-For: 6.6.6.6, 127.0.0.1'
 }
 
+@test "proxy-protocol: after v1 UNKNOWN a client's X-Forwarded-Host does not choose where a redirect goes" {
+	printf '%s\n' 'HTTP/1.1 302 Found' 'Location: http://t/next' >"$GF_TMP/head"
+	gf_bg CANNED "$GF_PY" "$GF_TOOLS" headers-backend --head "$GF_TMP/head"
+	conf ppr <<-EOF
+	[global]
+	proxy-protocol = yes
+	trusted-proxies = 127.0.0.1
+	[route a]
+	prefix = /a
+	upstream = http://127.0.0.1:$CANNED_PORT
+	EOF
+	start_conf_proxy ppr
+	{
+		printf 'PROXY UNKNOWN\r\n'
+		req 'GET /a/x HTTP/1.1' 'Host: t' 'X-Forwarded-Host: evil.example' \
+			'X-Forwarded-Proto: https' 'Connection: close'
+	} >"$GF_TMP/redir"
+	run raw "$PROXY_PORT" <"$GF_TMP/redir"
+	assert_line $'Location: http://t/a/next\r'
+}
+
 @test "proxy-protocol: a v2 AF_UNIX header's client is \"unix\"" {
 	start_pp
 	# 216 address bytes: two sun_path.
