@@ -23,6 +23,7 @@ struct conn {
 	char    peer_port[8];
 	char    proxy_addr[64];     /* the balancer's, when its PROXY header named the peer */
 	char    proxy_port[8];
+	bool    trusted;            /* its forwarding fields are believed (proxy.c) */
 	size_t  off;                /* first unconsumed byte in buf */
 	size_t  len;                /* bytes in buf */
 	bool    answered;           /* written to since the last read */

@@ -1050,6 +1050,7 @@ http_read_head(struct http_server *h, struct http_request *req)
 	req->nheaders = req->ntrailers = req->arena_len = 0;
 	req->host = NULL;
 	req->scheme = conn_scheme(h->conn);
+	req->trusted = h->conn->trusted;
 	req->method = "-";         /* until the parser has seen one */
 	req->method_id = -1;
 	req->target = "";

@@ -42,6 +42,7 @@ struct http_request {
 	size_t               ntrailers;
 	const char          *host;          /* the Host field, or NULL */
 	const char          *scheme;        /* "http", or "https" over TLS */
+	bool                 trusted;       /* the connection's: see struct conn */
 	int64_t              content_length; /* -1 when absent */
 	bool                 chunked;
 	bool                 has_body;

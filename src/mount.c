@@ -235,6 +235,26 @@ mount_map_path(const struct route *r, size_t which, const char *p, size_t len, b
 }
 
 /*
+ * Does a browser read this path as a network-path reference ("//host")?
+ * It takes a backslash for a slash and drops every tab and line break
+ * (WHATWG URL), so "/\\host" and "/\t/host" are "//host" too.
+ */
+static bool
+mount_names_host(const char *s, size_t len)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < len && n < 2; i++) {
+		if (s[i] == '\t' || s[i] == '\r' || s[i] == '\n')
+			continue;
+		if (s[i] != '/' && s[i] != '\\')
+			return false;
+		n++;
+	}
+	return n == 2;
+}
+
+/*
  * Which upstream does the absolute URL's scheme and authority name? One of
  * the route's upstreams as configured, or the Host the upstream was given
  * or the client's own (the upstream builds its URLs from the Host it got):
@@ -311,11 +331,12 @@ mount_map_url(const struct mount_view *v, const char *s, size_t len, struct moun
 	written = o->len;
 	/*
 	 * A path from the origin must not begin with "//" (which an empty
-	 * prefix can leave of "/base//host/x"): that would name another host.
+	 * prefix can leave of "/base//host/x"), or what a browser reads so:
+	 * that would name another host.
 	 */
 	if (!mount_map_path(v->route, which, path == pe ? "/" : path,
 	    path == pe ? 1 : (size_t)(pe - path), false, o) ||
-	    (written == mark && o->len - mark >= 2 && memcmp(o->buf + mark, "//", 2) == 0)) {
+	    (written == mark && mount_names_host(o->buf + mark, o->len - mark))) {
 		o->len = mark;
 		o->over = over;
 		return false;
@@ -324,12 +345,17 @@ mount_map_url(const struct mount_view *v, const char *s, size_t len, struct moun
 	return true;
 }
 
-/* The route's redirect-rewrite FROM TO rules, first match, FROM without case as nginx. */
+/*
+ * The route's redirect-rewrite FROM TO rules, first match, FROM without
+ * case as nginx. What follows FROM cannot turn a TO path into another
+ * host ("/" and "/evil.example"): then the field is left alone.
+ */
 static bool
 mount_map_rule(const struct route *r, const char *s, size_t len, struct mount_out *o)
 {
 	const struct redirect_rule *rule;
-	size_t i, n;
+	size_t i, n, mark = o->len;
+	bool over = o->over;
 
 	for (i = 0; i < r->nredirect_rules; i++) {
 		rule = &r->redirect_rules[i];
@@ -337,6 +363,12 @@ mount_map_rule(const struct route *r, const char *s, size_t len, struct mount_ou
 		if (len >= n && strncasecmp(s, rule->from, n) == 0) {
 			mount_puts(o, rule->to);
 			mount_put(o, s + n, len - n);
+			if (!mount_names_host(rule->to, strlen(rule->to)) &&
+			    mount_names_host(o->buf + mark, o->len - mark)) {
+				o->len = mark;
+				o->over = over;
+				return false;
+			}
 			return true;
 		}
 	}
@@ -565,10 +597,11 @@ mount_first_of(const struct http_header *hd, const char **ret, size_t *ret_len)
 }
 
 /*
- * The client's origin as gfproxy sees it: http and its Host, or what a
- * trusted proxy says in X-Forwarded-Proto and X-Forwarded-Host (the TLS
- * terminator in front knows the scheme the browser used). Without a usable
- * authority, translated URLs are given as paths from the origin.
+ * The client's origin as gfproxy sees it: the request's scheme (https
+ * over --tls) and its Host, or what a trusted proxy says in
+ * X-Forwarded-Proto and X-Forwarded-Host (the TLS terminator in front
+ * knows the scheme the browser used). Without a usable authority,
+ * translated URLs are given as paths from the origin.
  */
 void
 mount_view_init(struct mount_view *v, const struct route *r, const struct http_request *req,
@@ -580,7 +613,7 @@ mount_view_init(struct mount_view *v, const struct route *r, const struct http_r
 
 	memset(v, 0, sizeof(*v));
 	v->route = r;
-	v->scheme = "http";
+	v->scheme = req->scheme;
 	if (req->host != NULL && mount_authority_ok(req->host, strlen(req->host))) {
 		v->host = req->host;
 		v->host_len = strlen(req->host);

@@ -269,6 +269,22 @@ proxy_number(char buf[static 24], uint64_t v)
  */
 static const char *proxy_confinement;   /* the SANDBOX field of every entry */
 
+/*
+ * An entry's fields at most: REMOTE_ADDR and _PORT, PROXY_PEER_ADDR and
+ * _PORT, HTTP_METHOD, HTTP_TARGET, UPSTREAM_URL, HTTP_STATUS, BYTES_SENT,
+ * BYTES_RECEIVED, DURATION_USEC, ERROR, SANDBOX, TLS_VERSION, TLS_CIPHER.
+ */
+#define PROXY_LOG_FIELDS 15
+_Static_assert(PROXY_LOG_FIELDS <= JOURNAL_MAX_FIELDS, "journal_write() drops fields");
+
+/* Add a field to an entry, never past PROXY_LOG_FIELDS. */
+static void
+proxy_field(struct journal_field *fields, size_t *n, const char *name, const char *value)
+{
+	if (*n < PROXY_LOG_FIELDS)
+		fields[(*n)++] = (struct journal_field){ name, value };
+}
+
 static void
 proxy_log(const struct conn *c, const struct http_request *req, const char *upstream_url,
     int status, const struct reply_result *res, int64_t start_usec)
@@ -284,7 +300,7 @@ proxy_log(const struct conn *c, const struct http_request *req, const char *upst
 	 */
 	_Static_assert(sizeof(target) + sizeof(url) + sizeof(why) + sizeof(num) + 64 + 80 <=
 	    JOURNAL_MAX_MESSAGE, "log message too small");
-	struct journal_field fields[14];
+	struct journal_field fields[PROXY_LOG_FIELDS];
 	size_t n = 0, len = 0;
 
 	journal_escape(target, sizeof(target), req->target, req->target_len);
@@ -300,29 +316,28 @@ proxy_log(const struct conn *c, const struct http_request *req, const char *upst
 	else
 		prio = LOG_INFO;
 
-	fields[n++] = (struct journal_field){ "REMOTE_ADDR", c->peer_addr };
-	fields[n++] = (struct journal_field){ "REMOTE_PORT", c->peer_port };
+	proxy_field(fields, &n, "REMOTE_ADDR", c->peer_addr);
+	proxy_field(fields, &n, "REMOTE_PORT", c->peer_port);
 	if (c->proxy_addr[0] != '\0') {
-		fields[n++] = (struct journal_field){ "PROXY_PEER_ADDR", c->proxy_addr };
-		fields[n++] = (struct journal_field){ "PROXY_PEER_PORT", c->proxy_port };
+		proxy_field(fields, &n, "PROXY_PEER_ADDR", c->proxy_addr);
+		proxy_field(fields, &n, "PROXY_PEER_PORT", c->proxy_port);
 	}
-	fields[n++] = (struct journal_field){ "HTTP_METHOD", req->method };
-	fields[n++] = (struct journal_field){ "HTTP_TARGET", target };
+	proxy_field(fields, &n, "HTTP_METHOD", req->method);
+	proxy_field(fields, &n, "HTTP_TARGET", target);
 	if (upstream_url != NULL)
-		fields[n++] = (struct journal_field){ "UPSTREAM_URL", url };
+		proxy_field(fields, &n, "UPSTREAM_URL", url);
 	code = proxy_number(num[0], (uint64_t)status);
 	sent = proxy_number(num[1], res->bytes_sent);
-	fields[n++] = (struct journal_field){ "HTTP_STATUS", code };
-	fields[n++] = (struct journal_field){ "BYTES_SENT", sent };
-	fields[n++] = (struct journal_field){ "BYTES_RECEIVED",
-	    proxy_number(num[2], res->bytes_received) };
-	fields[n++] = (struct journal_field){ "DURATION_USEC", proxy_number(num[3], (uint64_t)usec) };
+	proxy_field(fields, &n, "HTTP_STATUS", code);
+	proxy_field(fields, &n, "BYTES_SENT", sent);
+	proxy_field(fields, &n, "BYTES_RECEIVED", proxy_number(num[2], res->bytes_received));
+	proxy_field(fields, &n, "DURATION_USEC", proxy_number(num[3], (uint64_t)usec));
 	if (res->why != NULL)
-		fields[n++] = (struct journal_field){ "ERROR", why };
-	fields[n++] = (struct journal_field){ "SANDBOX", proxy_confinement };
+		proxy_field(fields, &n, "ERROR", why);
+	proxy_field(fields, &n, "SANDBOX", proxy_confinement);
 	if (c->tls != NULL) {
-		fields[n++] = (struct journal_field){ "TLS_VERSION", tls_version(c->tls) };
-		fields[n++] = (struct journal_field){ "TLS_CIPHER", tls_cipher(c->tls) };
+		proxy_field(fields, &n, "TLS_VERSION", tls_version(c->tls));
+		proxy_field(fields, &n, "TLS_CIPHER", tls_cipher(c->tls));
 	}
 
 	/* "GET /a -> http://b/a 200 29B 1.2ms[ TLSv1.3 CIPHER]: why": always fits, see above. */
@@ -534,6 +549,14 @@ main(int argc, char **argv)
 		config_free(&cfg);
 		return EXIT_SUCCESS;
 	}
+	/*
+	 * Whose X-Forwarded-* and Forwarded are believed: a trusted peer's. A
+	 * PROXY header naming no client (v1 UNKNOWN, v2 LOCAL or an unspecified
+	 * family) leaves the balancer as the peer, but the bytes that follow are
+	 * still whoever it relays: not the balancer's own.
+	 */
+	conn.trusted = config_trusted(&cfg, conn.peer_addr) &&
+	    (!cfg.proxy_protocol || conn.proxy_addr[0] != '\0');
 	/*
 	 * The client's first bytes (after a balancer's PROXY header) are its
 	 * ClientHello, parsed confined.

@@ -167,7 +167,7 @@ rewrite_request_fields(const struct config *cfg, const struct route *r,
 	static struct forwarding forwarding;
 	struct forwarding *fw = &forwarding;
 	const struct http_header *hd;
-	bool trusted = config_trusted(cfg, peer);
+	bool trusted = req->trusted;
 	size_t i;
 
 	fw->xff[0] = fw->prefix[0] = fw->forwarded[0] = fw->via[0] = '\0';
@@ -230,8 +230,10 @@ static bool
 rewrite_skip_response_field(const struct route *r, const struct response *resp,
     const char *line, size_t nlen)
 {
+	/* The route's remove and set rules hold for trailers too: no way around them. */
 	if (resp->phase == RESPONSE_TRAILERS)
-		return http_trailer_forbidden(line, nlen);
+		return http_trailer_forbidden(line, nlen) ||
+		    rewrite_rule_replaces(r->response_rules, r->nresponse_rules, line, nlen);
 	/* The 101 that opens a tunnel says what the tunnel carries. */
 	if (resp->status == 101 && http_name_eq(line, nlen, "Upgrade"))
 		return false;

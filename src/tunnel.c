@@ -353,7 +353,7 @@ tunnel_forward(struct upstream *u, struct http_server *h, const struct http_requ
 	const char *why;
 	int64_t deadline;
 
-	reply_begin(rp, h, req, rt, config_trusted(u->cfg, h->conn->peer_addr), res);
+	reply_begin(rp, h, req, rt, req->trusted, res);
 	/* Whatever the answer, the connection ends with it. */
 	h->closing = true;
 	res->keep_alive = false;

@@ -951,7 +951,7 @@ upstream_forward(struct upstream *u, struct http_server *h, const struct http_re
 	size_t i;
 	int status;
 
-	reply_begin(rp, h, req, r, config_trusted(u->cfg, h->conn->peer_addr), res);
+	reply_begin(rp, h, req, r, req->trusted, res);
 	memset(t, 0, offsetof(struct transfer, staged));
 	t->up = u;
 	t->h = h;

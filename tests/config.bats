@@ -1079,6 +1079,34 @@ cookie_head() {
 	assert_line $'Content-Type: text/x-added\r'
 }
 
+@test "config: response header rules hold for trailers: a field removed or set is not relayed as a trailer" {
+	start_peer
+	conf trl <<-EOF
+	[route b]
+	prefix = /b
+	upstream = $BACKEND_URL
+	[route a]
+	prefix = /a
+	upstream = $BACKEND_URL
+	response-header-remove = x-trailer-two
+	response-header-set = X-Checksum: ours
+	EOF
+	start_conf_proxy trl
+	# The peer's /trailers sends X-Checksum and X-Trailer-Two as trailers.
+	req 'GET /b/trailers HTTP/1.1' 'Host: t' 'TE: trailers' 'Connection: close' >"$GF_TMP/b.req"
+	run raw "$PROXY_PORT" <"$GF_TMP/b.req"
+	assert_line $'X-Checksum: 5d41402abc4b2a76b9719d911017c592\r'
+	assert_line $'X-Trailer-Two: 2\r'
+	req 'GET /a/trailers HTTP/1.1' 'Host: t' 'TE: trailers' 'Connection: close' >"$GF_TMP/a.req"
+	run raw "$PROXY_PORT" <"$GF_TMP/a.req"
+	assert_line --partial 'HTTP/1.1 200'
+	refute_line --partial 'X-Trailer-Two'
+	refute_line --partial '5d41402abc4b2a76b9719d911017c592'
+	assert_equal "$(grep -ci '^X-Checksum:' <<<"$output")" 1
+	assert_line $'X-Checksum: ours\r'
+	assert_line $'hello\r'
+}
+
 @test "config: header rules apply only to their route" {
 	start_peer
 	conf scope <<-EOF

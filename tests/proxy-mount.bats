@@ -7,6 +7,7 @@
 
 load helpers
 load config_helpers
+load tls_helpers
 
 # httpbin NAME - Debian's httpbin under werkzeug's threaded server, on a port
 # of its own (printed first, so gf_bg takes it), gone after 60 s at most.
@@ -269,6 +270,47 @@ print(json.load(sys.stdin)["headers"].get("X-Forwarded-Prefix"))'
 	run field Location "$PURL/proxy/absolute-redirect/2" -H 'X-Forwarded-Proto: https' \
 		-H 'X-Forwarded-Host: pub.example'
 	assert_output https://pub.example/proxy/absolute-redirect/1
+}
+
+@test "mount: over --tls, an absolute redirect keeps the client's https (curl -L follows it over TLS)" {
+	gf_has_tls || { tls_without_tls; return; }
+	httpbin HB
+	tls_ca
+	tls_leaf a a.test
+	printf '[route hb]\nprefix = /proxy\nupstream = http://127.0.0.1:%s\n[tls]\ncertificate = %s %s\n' \
+		"$HB_PORT" "$GF_TMP/a.pem" "$GF_TMP/a.key" >"$GF_TMP/t.conf"
+	start_conf_proxy t --tls
+	local url=https://a.test:$PROXY_PORT
+	run field Location "$url/proxy/redirect-to?url=http://127.0.0.1:$HB_PORT/get" \
+		--cacert "$GF_TMP/ca.pem" --resolve "a.test:$PROXY_PORT:127.0.0.1"
+	assert_output "$url/proxy/get"
+	run tls_curl a.test "/proxy/redirect-to?url=http://127.0.0.1:$HB_PORT/get" -L --max-redirs 3 \
+		-o /dev/null -w '%{http_code} %{url_effective} %{num_redirects}'
+	assert_output "200 $url/proxy/get 1"
+}
+
+# canned_location N VALUE - the Location a client gets through route / ->
+# base /two of an upstream that answers every request with a 302 to VALUE.
+canned_location() {
+	printf '%s\n' 'HTTP/1.1 302 Found' "Location: $2" >"$GF_TMP/head$1"
+	gf_bg "CANNED$1" "$GF_PY" "$GF_TOOLS" headers-backend --head "$GF_TMP/head$1"
+	local port=CANNED$1_PORT
+	printf '[route r]\nprefix = /\nupstream = http://127.0.0.1:%s/two\n' "${!port}" \
+		>"$GF_TMP/r$1.conf"
+	start_conf_proxy "r$1"
+	field Location "$PURL/x" -H 'Host: gw.example'
+}
+
+@test "mount: a redirect that would read as another host once mapped (\\, a tab) is left as the upstream sent it" {
+	# /two/\evil.example/ would become /\evil.example/, which browsers follow
+	# to evil.example, as they do /<tab>/evil.example/.
+	run canned_location 1 '/two/\evil.example/'
+	assert_output '/two/\evil.example/'
+	run canned_location 2 $'/two/\t/evil.example/'
+	assert_output $'/two/\t/evil.example/'
+	# Without the trick it is mapped.
+	run canned_location 3 '/two/evil.example/'
+	assert_output '/evil.example/'
 }
 
 @test "mount: redirect-rewrite and cookie-rewrite take yes, no or a FROM TO rule, and say which line is wrong" {

@@ -8,6 +8,7 @@
 
 load helpers
 load config_helpers
+load tls_helpers
 
 # start_pp [TRUSTED] [GLOBAL LINE] - a backend, and gfproxy with
 # proxy-protocol = yes from TRUSTED (default 127.0.0.1), reading pp.conf.
@@ -37,6 +38,22 @@ teardown() {
 journal_entries() {
 	nsenter -t "$JOURNALD_PID" -m journalctl --no-pager -o export SYSLOG_IDENTIFIER=gfproxy \
 		2>/dev/null || true
+}
+
+# journal_until ERE... - $GF_TMP/journal (journal_entries) once a line matches
+# each ERE, or after 10 s; then the proxy stopped.
+journal_until() {
+	local i re found
+	for i in $(seq 100); do
+		journal_entries >"$GF_TMP/journal"
+		found=1
+		for re in "$@"; do
+			grep -qE "$re" "$GF_TMP/journal" || { found=0; break; }
+		done
+		[ "$found" = 1 ] && break
+		sleep 0.1
+	done
+	stop_journal_proxy || fail "gfproxy still running"
 }
 
 # The v2 signature, then version 2 and a command byte (printf escapes).
@@ -110,16 +127,58 @@ refused() {
 	assert_line 'header: X-Forwarded-For: 192.0.2.9'
 }
 
-@test "proxy-protocol: v2 LOCAL, v2 UNSPEC and v1 UNKNOWN keep the sender as the client" {
-	start_pp
-	# The sender, being trusted, has its own X-Forwarded-For believed.
+@test "proxy-protocol: v2 LOCAL, v2 UNSPEC and v1 UNKNOWN keep the sender as the client, its forwarding fields not believed" {
+	start_pp 127.0.0.1 'forwarded = yes'
+	# The bytes after such a header are still the relayed client's, so its
+	# X-Forwarded-* and Forwarded are replaced as an untrusted client's are,
+	# though the sender is in trusted-proxies.
 	# LOCAL (a balancer's health check): even its address block is ignored.
 	run pp_echo local "$V2"'\x20\x11\x00\x0c\xc0\x00\x02\x07\x7f\x00\x00\x01\x9d\x78\x00\x50'
-	assert_line 'header: X-Forwarded-For: 6.6.6.6, 127.0.0.1'
+	assert_line 'header: X-Forwarded-For: 127.0.0.1'
+	refute_line --partial '6.6.6.6'
 	run pp_echo unspec "$V2"'\x21\x00\x00\x00'
-	assert_line 'header: X-Forwarded-For: 6.6.6.6, 127.0.0.1'
+	assert_line 'header: X-Forwarded-For: 127.0.0.1'
+	refute_line --partial '6.6.6.6'
 	run pp_echo unknown 'PROXY UNKNOWN ff:ff::1 whatever\r\n'
+	assert_line 'header: X-Forwarded-For: 127.0.0.1'
+	refute_line --partial '6.6.6.6'
+	# Nor the host, scheme or Forwarded it claims.
+	{
+		printf 'PROXY UNKNOWN\r\n'
+		req 'GET /echo HTTP/1.1' 'Host: t' 'X-Forwarded-Host: evil.example' \
+			'X-Forwarded-Proto: https' 'Forwarded: for=6.6.6.6' 'Connection: close'
+	} >"$GF_TMP/claims"
+	raw "$PROXY_PORT" <"$GF_TMP/claims" | resp_body >"$GF_TMP/claims.out"
+	run cat "$GF_TMP/claims.out"
+	assert_line 'header: X-Forwarded-Host: t'
+	assert_line 'header: X-Forwarded-Proto: http'
+	assert_line 'header: Forwarded: for=127.0.0.1;proto=http;host="t"'
+	refute_line --partial 'evil.example'
+	refute_line --partial '6.6.6.6'
+	# A header that names a client in trusted-proxies: that client's are believed.
+	run pp_echo trusted 'PROXY TCP4 127.0.0.1 127.0.0.1 40312 80\r\n'
 	assert_line 'header: X-Forwarded-For: 6.6.6.6, 127.0.0.1'
+}
+
+@test "proxy-protocol: after v1 UNKNOWN a client's X-Forwarded-Host does not choose where a redirect goes" {
+	printf '%s\n' 'HTTP/1.1 302 Found' 'Location: http://t/next' >"$GF_TMP/head"
+	gf_bg CANNED "$GF_PY" "$GF_TOOLS" headers-backend --head "$GF_TMP/head"
+	conf ppr <<-EOF
+	[global]
+	proxy-protocol = yes
+	trusted-proxies = 127.0.0.1
+	[route a]
+	prefix = /a
+	upstream = http://127.0.0.1:$CANNED_PORT
+	EOF
+	start_conf_proxy ppr
+	{
+		printf 'PROXY UNKNOWN\r\n'
+		req 'GET /a/x HTTP/1.1' 'Host: t' 'X-Forwarded-Host: evil.example' \
+			'X-Forwarded-Proto: https' 'Connection: close'
+	} >"$GF_TMP/redir"
+	run raw "$PROXY_PORT" <"$GF_TMP/redir"
+	assert_line $'Location: http://t/a/next\r'
 }
 
 @test "proxy-protocol: a v2 AF_UNIX header's client is \"unix\"" {
@@ -203,14 +262,7 @@ refused() {
 	req 'GET /echo HTTP/1.1' 'Host: t' >"$GF_TMP/nohdr"
 	run raw "$PROXY_PORT" <"$GF_TMP/nohdr"
 	assert_output ''
-	local i
-	for i in $(seq 100); do
-		journal_entries >"$GF_TMP/journal"
-		grep -q '^ERROR=no PROXY header$' "$GF_TMP/journal" &&
-			grep -q '^HTTP_TARGET=/echo$' "$GF_TMP/journal" && break
-		sleep 0.1
-	done
-	stop_journal_proxy || fail "gfproxy still running"
+	journal_until '^ERROR=no PROXY header$' '^HTTP_TARGET=/echo$'
 	# One entry a line, its fields sorted, for whole-entry matching.
 	run "$GF_PY" -c 'import sys
 for e in open(sys.argv[1]).read().split("\n\n"):
@@ -220,6 +272,27 @@ for e in open(sys.argv[1]).read().split("\n\n"):
 	assert_line --regexp 'HTTP_TARGET=/echo \| .*PRIORITY=6 \| PROXY_PEER_ADDR=127\.0\.0\.1 \| PROXY_PEER_PORT=[0-9]+ \| REMOTE_ADDR=192\.0\.2\.7 \| REMOTE_PORT=40312 \|'
 	assert_line --regexp 'ERROR=no PROXY header \| MESSAGE=PROXY protocol: closed the connection from 127\.0\.0\.1 port [0-9]+: no PROXY header \| PRIORITY=4 \| REMOTE_ADDR=127\.0\.0\.1 \| REMOTE_PORT=[0-9]+ \|'
 	refute_line --regexp 'ERROR=.*PROXY_PEER'
+}
+
+@test "proxy-protocol: over --tls, a failing upstream's entry has all 15 fields (the most one has)" {
+	command -v nsenter >/dev/null || fail "nsenter is not installed"
+	gf_has_tls || { tls_without_tls; return; }
+	tls_files
+	{ printf '[global]\nproxy-protocol = yes\ntrusted-proxies = 127.0.0.1\n'
+	  cat "$GF_TMP/tls.conf"; } >"$GF_TMP/pptls.conf"
+	start_journal_proxy --config "$GF_TMP/pptls.conf" --tls
+	# curl sends a v1 header naming its own address, then the ClientHello.
+	run tls_curl a.test /down/x --haproxy-protocol -o /dev/null -w '%{http_code}'
+	assert_output 502
+	journal_until '^HTTP_TARGET=/down/x$'
+	run "$GF_PY" -c 'import sys
+for e in open(sys.argv[1]).read().split("\n\n"):
+    if "HTTP_TARGET=" in e:
+        print(" ".join(sorted(l.split("=")[0] for l in e.strip().split("\n")
+            if l.split("=")[0] in sys.argv[2:])))' "$GF_TMP/journal" REMOTE_ADDR REMOTE_PORT \
+		PROXY_PEER_ADDR PROXY_PEER_PORT HTTP_METHOD HTTP_TARGET UPSTREAM_URL HTTP_STATUS \
+		BYTES_SENT BYTES_RECEIVED DURATION_USEC ERROR SANDBOX TLS_VERSION TLS_CIPHER
+	assert_output 'BYTES_RECEIVED BYTES_SENT DURATION_USEC ERROR HTTP_METHOD HTTP_STATUS HTTP_TARGET PROXY_PEER_ADDR PROXY_PEER_PORT REMOTE_ADDR REMOTE_PORT SANDBOX TLS_CIPHER TLS_VERSION UPSTREAM_URL'
 }
 
 # ---------------------------------------------------------------- refused

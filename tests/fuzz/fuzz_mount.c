@@ -4,7 +4,8 @@
  * route shapes (prefix stripped or not, base paths, several upstreams, a
  * redirect-rewrite rule) and client origins.
  *
- * Input: one byte picking the route, one picking the field name, whether
+ * Input: one byte picking the route and (its top bit) whether the client
+ * came over https, one picking the field name, whether
  * the client is a trusted proxy and the output room; then the client's Host
  * up to a NUL (none if the NUL is first), then the field's value (without a
  * NUL, as http.c lets none through). Checked,
@@ -111,13 +112,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const uint8_t *nul;
 	ssize_t n, n2;
 	int r;
-	bool trusted, ctl;
+	bool trusted, https, ctl;
 
 	if (size < 2)
 		return -1;
 	setup = &fuzz_setups[data[0] % FUZZ_NSETUPS];
 	name = fuzz_names[data[1] % FUZZ_NNAMES];
 	trusted = data[1] & 0x80;
+	https = data[0] & 0x80;
 	room = 1 + (data[1] >> 3 & 0x0f) * 64;
 	data += 2, size -= 2;
 	if ((nul = memchr(data, '\0', size)) == NULL || (size_t)(nul - data) >= sizeof(host))
@@ -133,6 +135,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if ((req = calloc(1, sizeof(*req))) == NULL)
 		abort();
 	req->host = host[0] != '\0' ? host : NULL;
+	req->scheme = https ? "https" : "http";
 	/* A trusted proxy's say comes from the Host bytes too. */
 	req->headers[0] = (struct http_header){ "X-Forwarded-Host", host, 16, strlen(host) };
 	req->headers[1] = (struct http_header){ "X-Forwarded-Proto", "https", 17, 5 };

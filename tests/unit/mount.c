@@ -40,7 +40,8 @@ route(const char *prefix, bool strip, const char *up1, const char *up2)
 /*
  * One case: a field from the upstream and what the client must get (NULL:
  * the field unchanged), for a client with this Host ("" for none; NULL for
- * gw.example:8080) and at most one more request field, trusted or not.
+ * gw.example:8080) and at most one more request field, trusted or not,
+ * over http or (scheme) https.
  */
 struct mount_case {
 	const char  *what;
@@ -51,6 +52,7 @@ struct mount_case {
 	const char  *field;
 	const char  *field_value;
 	bool         trusted;
+	const char  *scheme;
 };
 
 static void
@@ -63,6 +65,7 @@ check(const struct route *r, const struct mount_case *c)
 
 	checks++;
 	memset(&req, 0, sizeof(req));
+	req.scheme = c->scheme != NULL ? c->scheme : "http";
 	req.host = c->host == NULL ? "gw.example:8080" : c->host[0] != '\0' ? c->host : NULL;
 	if (c->field != NULL) {
 		req.headers[0] = (struct http_header){ c->field, c->field_value, strlen(c->field),
@@ -130,6 +133,15 @@ static const struct mount_case plain[] = {
 	  "X-Forwarded-Proto", "https", false },
 	{ "trusted host", "Location", "http://inner/x", "http://pub.example/proxy/x", "inner",
 	  "X-Forwarded-Host", "pub.example", true },
+	/* Over TLS (--tls), the client's own scheme; a trusted proxy's still wins. */
+	{ "https", "Location", "http://app:5000/x", "https://gw/proxy/x", "gw", NULL, NULL, false,
+	  "https" },
+	{ "https, network-path", "Location", "//gw/x", "//gw/proxy/x", "gw", NULL, NULL, false,
+	  "https" },
+	{ "https, refresh", "Refresh", "1; url=http://app:5000/z", "1; url=https://gw/proxy/z", "gw",
+	  NULL, NULL, false, "https" },
+	{ "https, trusted proto", "Location", "http://app:5000/x", "http://gw/proxy/x", "gw",
+	  "X-Forwarded-Proto", "http", true, "https" },
 	/* Cookies. */
 	{ "cookie path", "Set-Cookie", "a=1; Path=/app", "a=1; Path=/proxy/app" },
 	{ "cookie root", "Set-Cookie", "a=1; Path=/", "a=1; Path=/proxy" },
@@ -177,11 +189,26 @@ static const struct mount_case pair[] = {
 	{ "second upstream, wrong scheme", "Location", "http://b/x", NULL },
 };
 
-/* Prefix / and a base path: what is left must not start with "//". */
+/*
+ * Prefix / and a base path: what is left must not start with "//", nor
+ * anything a browser reads as "//": a backslash for a slash, a tab or a
+ * line break skipped (WHATWG URL).
+ */
 static const struct mount_case rooted[] = {
 	{ "root prefix, base", "Location", "/two/x", "/x" },
 	{ "root prefix, base, double slash", "Location", "/two//evil.example/x", NULL },
 	{ "root prefix, base, no Host", "Location", "http://app:5000/two//evil.example/x", NULL, "" },
+	{ "root prefix, base, backslash", "Location", "/two/\\evil.example/", NULL },
+	{ "root prefix, base, tab", "Location", "/two/\t/evil.example", NULL },
+	{ "root prefix, base, tab, backslash", "Location", "/two/\t\\evil.example", NULL },
+	{ "root prefix, base, CR LF", "Location", "/two/\r\n/evil.example", NULL },
+	{ "root prefix, base, refresh backslash", "Refresh", "0; url=/two/\\evil.example",
+	  NULL },
+	{ "root prefix, base, no Host, backslash", "Location",
+	  "http://app:5000/two/\\evil.example/x", NULL, "" },
+	{ "root prefix, base, no Host, tab", "Location", "http://app:5000/two/\t/evil.example/x",
+	  NULL, "" },
+	{ "root prefix, base, a backslash further on", "Location", "/two/x\\y", "/x\\y" },
 	{ "root prefix, base, with Host", "Location", "http://app:5000/two//e/x",
 	  "http://gw.example:8080//e/x" },
 };
@@ -198,6 +225,14 @@ static const struct mount_case ruled_off[] = {
 	{ "rule", "Location", "HTTPS://public.example/a", "/proxy/a" },
 	{ "rule, no match", "Location", "/a", NULL },
 	{ "rule, refresh", "Refresh", "0; url=https://public.example/b", "0; url=/proxy/b" },
+};
+
+/* A rule to the root: what follows FROM cannot make it another host. */
+static const struct mount_case ruled_root[] = {
+	{ "rule to /", "Location", "https://public.example/a", "/a" },
+	{ "rule to /, double slash", "Location", "https://public.example//evil.example", NULL },
+	{ "rule to /, backslash", "Location", "https://public.example/\\evil.example", NULL },
+	{ "rule to /, tab", "Location", "https://public.example/\t/evil.example", NULL },
 };
 
 /* On, with the same rule. */
@@ -227,12 +262,16 @@ main(void)
 	r->redirect_rules[0] = (struct redirect_rule){ "https://public.example/", "/proxy/" };
 	r->nredirect_rules = 1;
 	CHECK_ALL(r, ruled_off);
+	r->redirect_rules[0] = (struct redirect_rule){ "https://public.example/", "/" };
+	CHECK_ALL(r, ruled_root);
+	r->redirect_rules[0] = (struct redirect_rule){ "https://public.example/", "/proxy/" };
 	r->redirect_rewrite = REWRITE_YES;
 	CHECK_ALL(r, ruled_on);
 	r->nredirect_rules = 0;
 
 	/* The buffer: too small is MOUNT_TOO_LONG, never an overrun. */
 	cl.host = "gw.example:8080";
+	cl.scheme = "http";
 	mount_view_init(&v, r, &cl, false);
 	memset(buf, 'Z', sizeof(buf));
 	checks++;
