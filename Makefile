@@ -122,9 +122,11 @@ bench: deps
 	tests/bench/tls $(BUILD)
 
 # The packaged units measured in a booted systemd container (root), side by side with
-# unsandboxed units, a floor (tests/bench/empty.c), nginx and haproxy; each sandboxing
-# directive of the installed gfproxy@.service removed in turn. Writes
-# tests/bench/RESULTS-system.md; under 10 minutes (tests/bench/system-run).
+# unsandboxed units, a floor (tests/bench/empty.c), nginx and haproxy; gfproxy-tls.socket
+# (full handshake, resumed) beside gfproxy.socket and nginx with the same certificate
+# (tests/bench/tlsconn.c); each sandboxing directive of the installed gfproxy@.service
+# removed in turn. Writes tests/bench/RESULTS-system.md; under 10 minutes
+# (tests/bench/system-run).
 bench-system: deb
 	@packaging/install-deps bench static
 	@$(MAKE) --no-print-directory CURL=static BUILD=$(BUILD)/static all
@@ -132,9 +134,11 @@ bench-system: deb
 	@mkdir -p $(BUILD)/bench-system
 	$(CC) -D_GNU_SOURCE -O2 -Wall -Wextra -o $(BUILD)/bench-system/empty tests/bench/empty.c \
 		$$(pkg-config --libs libsystemd)
+	$(CC) -O2 -Wall -Wextra -o $(BUILD)/bench-system/tlsconn tests/bench/tlsconn.c \
+		$$(pkg-config --libs openssl)
 	BENCH_SYSTEM_BUILDS="static=$(BUILD)/static/gfproxy static-notls=$(BUILD)/static-notls/gfproxy" \
 	tests/bench/system-run $(BUILD)/gfproxy_$(VERSION)_$$(dpkg-architecture -qDEB_HOST_ARCH).deb \
-		$(BUILD)/bench-system/empty
+		$(BUILD)/bench-system/empty $(BUILD)/bench-system/tlsconn
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSTEMDUNITDIR)
