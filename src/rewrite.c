@@ -141,6 +141,18 @@ rewrite_forwarding_fields(const struct config *cfg, const struct route *r,
 	return 0;
 }
 
+/*
+ * May this trailer of the client's go upstream? Not one RFC 9110 6.5.1
+ * forbids, nor one the route's request rules remove or set: a rule holds
+ * for the trailer section as for the head.
+ */
+bool
+rewrite_request_trailer(const struct route *r, const struct http_header *hd)
+{
+	return !http_trailer_forbidden(hd->name, hd->name_len) &&
+	    !rewrite_rule_replaces(r->request_rules, r->nrequest_rules, hd->name, hd->name_len);
+}
+
 /* Did the client send TE: trailers? Then it gets the upstream's trailers. */
 bool
 rewrite_wants_trailers(const struct http_request *req)

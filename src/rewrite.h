@@ -20,6 +20,7 @@ typedef int (*rewrite_emit_fn)(void *ctx, const char *name, const char *value);
 int  rewrite_request_fields(const struct config *cfg, const struct route *r,
          const struct http_request *req, const char *peer, rewrite_emit_fn emit, void *ctx);
 bool rewrite_wants_trailers(const struct http_request *req);
+bool rewrite_request_trailer(const struct route *r, const struct http_header *hd);
 int  rewrite_response_field(const struct mount_view *m, const struct response *resp,
          const char *line, char *out, size_t size, size_t *len);
 int  rewrite_response_rules(const struct route *r, char *out, size_t size, size_t *len);

@@ -468,7 +468,7 @@ upstream_trailer_cb(struct curl_slist **list, void *userdata)
 
 	for (i = 0; i < t->req->ntrailers; i++) {
 		hd = &t->req->trailers[i];
-		if (http_trailer_forbidden(hd->name, hd->name_len))
+		if (!rewrite_request_trailer(t->route, hd))
 			continue;
 		/* libcurl's spelling, as in upstream_emit(). */
 		len = 0;

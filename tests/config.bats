@@ -1107,6 +1107,26 @@ cookie_head() {
 	assert_line $'hello\r'
 }
 
+@test "config: request header rules hold for trailers: a field removed or set is not forwarded as a trailer" {
+	start_peer
+	conf rtrl <<-EOF
+	[route a]
+	prefix = /a
+	upstream = $BACKEND_URL
+	request-header-remove = x-secret
+	request-header-set = X-Rule: ours
+	EOF
+	start_conf_proxy rtrl
+	printf '%s\r\n' 'POST /a/echo HTTP/1.1' 'Host: t' 'Transfer-Encoding: chunked' \
+		'Connection: close' '' 5 hello 0 'X-Sum: 42' 'X-Secret: s' 'X-Rule: theirs' '' >"$GF_TMP/t.req"
+	run raw "$PROXY_PORT" <"$GF_TMP/t.req"
+	assert_line --partial 'HTTP/1.1 200'
+	assert_line --partial 'trailer: X-Sum: 42'
+	refute_line --partial 'X-Secret'
+	refute_line --partial 'theirs'
+	assert_line --partial 'X-Rule: ours'
+}
+
 @test "config: header rules apply only to their route" {
 	start_peer
 	conf scope <<-EOF
